@@ -1,0 +1,44 @@
+# Two commands do all set-up on a fresh Debian machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PY := .venv/bin/python
+VENV_STAMP := .venv/.installed
+APT_PACKAGES := bubblewrap dataset-fashion-mnist
+
+.PHONY: setup demo test lint bench validate solutions clean
+
+$(VENV_STAMP): pyproject.toml
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then \
+	    echo "apt: installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  fi; \
+	fi
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dask,dev]'
+	touch $(VENV_STAMP)
+
+setup: $(VENV_STAMP)
+
+demo: $(VENV_STAMP)
+	PATH="$$PWD/.venv/bin:$$PATH" $(PY) -m autograder.demo
+
+test: $(VENV_STAMP)
+	PATH="$$PWD/.venv/bin:$$PATH" $(PY) -m pytest -q --strict-markers
+
+lint: $(VENV_STAMP)
+	.venv/bin/ruff check autograder tests bench
+	.venv/bin/ruff format --check autograder tests bench
+
+validate: $(VENV_STAMP)
+	PATH="$$PWD/.venv/bin:$$PATH" .venv/bin/autograder validate lab4-cnn
+
+solutions: $(VENV_STAMP)
+	PATH="$$PWD/.venv/bin:$$PATH" .venv/bin/autograder solutions lab4-cnn --out solutions
+
+bench: $(VENV_STAMP)
+	PATH="$$PWD/.venv/bin:$$PATH" $(PY) bench/bench_nbgrader.py
+
+clean:
+	rm -rf .venv demo-out .pytest_cache

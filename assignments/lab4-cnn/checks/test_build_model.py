@@ -1,0 +1,60 @@
+"""build_model(input_shape=(28, 28, 1), num_classes=10): a small Keras CNN.
+
+The model comes back loaded in the grader with safe_mode=True; everything below
+inspects or runs that copy, never the student's objects.
+"""
+
+import _reference as ref
+import pytest
+
+from autograder.checks import expect
+
+pytestmark = pytest.mark.question("build_model")
+
+
+@pytest.fixture(scope="module")
+def default_model(submission):
+    return submission.call_model("build_model")
+
+
+@pytest.mark.points(2)
+def test_default_arguments(submission, default_model, rng):
+    """build_model() classifies 28x28x1 images into 10 classes."""
+    ref.check_classifier(default_model, (28, 28, 1), 10, rng, "build_model()", softmax=False)
+
+
+@pytest.mark.points(2)
+def test_two_conv_layers(default_model):
+    n = ref.count_conv2d(default_model)
+    expect(n >= 2, f"build_model(): the model has {n} Conv2D layer(s), expected at least 2")
+
+
+@pytest.mark.points(2)
+def test_pooling_layer(default_model):
+    n = ref.count_pooling(default_model)
+    expect(n >= 1, "build_model(): the model has no pooling layer (e.g. MaxPooling2D)")
+
+
+@pytest.mark.points(2)
+def test_softmax_output(default_model, rng):
+    """The outputs are probabilities: non-negative, summing to 1 over the classes."""
+    x = rng.normal(size=(4, 28, 28, 1)).astype("float32")
+    y, error = ref.forward(default_model, x)
+    expect(error is None, f"build_model(): the model fails on 28x28x1 images ({error})")
+    expect(y.ndim == 2, f"build_model(): the output has shape {y.shape}, expected (batch, 10)")
+    sums = y.sum(axis=1)
+    expect(
+        bool((y >= -1e-6).all() and abs(sums - 1).max() < 1e-3),
+        "build_model(): the outputs for a batch of images are not probabilities (row sums "
+        f"{[round(float(s), 3) for s in sums]}); end with a softmax over the classes",
+    )
+
+
+@pytest.mark.points(2)
+def test_arguments_used(submission, rng):
+    """input_shape and num_classes are honoured (positional and by keyword)."""
+    model = submission.call_model("build_model", (32, 32, 3), 5)
+    ref.check_classifier(model, (32, 32, 3), 5, rng, "build_model((32, 32, 3), 5)", softmax=False)
+    model = submission.call_model("build_model", input_shape=(36, 30, 1), num_classes=3)
+    what = "build_model(input_shape=(36, 30, 1), num_classes=3)"
+    ref.check_classifier(model, (36, 30, 1), 3, rng, what, softmax=False)

@@ -1,0 +1,49 @@
+"""build_deeper_model(input_shape=(28, 28, 1), num_classes=10): more Conv2D layers."""
+
+import _reference as ref
+import pytest
+
+from autograder.checks import expect
+from autograder.exceptions import BridgeError
+
+pytestmark = pytest.mark.question("deeper_model")
+
+# build_model must have at least 2 Conv2D layers, so a deeper model has at least 3,
+# whatever state the student's build_model is in.
+MIN_DEEPER = 3
+
+
+@pytest.fixture(scope="module")
+def deeper_model(submission):
+    return submission.call_model("build_deeper_model")
+
+
+@pytest.mark.points(2)
+def test_default_arguments(deeper_model, rng):
+    """build_deeper_model() classifies 28x28x1 images with a softmax over 10 classes."""
+    ref.check_classifier(deeper_model, (28, 28, 1), 10, rng, "build_deeper_model()", softmax=True)
+
+
+@pytest.mark.points(2)
+def test_arguments_used(submission, rng):
+    model = submission.call_model("build_deeper_model", (32, 32, 3), 7)
+    what = "build_deeper_model((32, 32, 3), 7)"
+    ref.check_classifier(model, (32, 32, 3), 7, rng, what, softmax=True)
+
+
+@pytest.mark.points(3)
+def test_more_conv_layers_than_build_model(submission, deeper_model, record_property):
+    deeper = ref.count_conv2d(deeper_model)
+    try:
+        base = ref.count_conv2d(submission.call_model("build_model"))
+        against = f"build_model() has {base}"
+    except BridgeError:
+        base = MIN_DEEPER - 1
+        against = "build_model() could not be inspected, so at least 3 are needed"
+        record_property("note", "build_model() failed; compared against 2 Conv2D layers")
+    needed = max(base + 1, MIN_DEEPER)
+    expect(
+        deeper >= needed,
+        f"build_deeper_model(): the model has {deeper} Conv2D layer(s) and {against}; "
+        f"a deeper model needs at least {needed}",
+    )

@@ -1,0 +1,220 @@
+"""log_images(logdir, images, step=0, name="samples", max_outputs=9) and filters_to_images(model).
+
+log_images is checked by reading the event files it leaves in a scratch folder,
+here in the grader: every file is read through `read_untrusted` (no links, size
+limits) and parsed as protobuf records; the PNGs are decoded with Pillow after
+their size is checked. Nothing the student's code returns is trusted.
+"""
+
+import io
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import _reference as ref
+import numpy as np
+import pytest
+
+from autograder.checks import as_array, expect, expect_array, fail
+from autograder.exceptions import BridgeError
+from autograder.safeio import read_untrusted
+
+pytestmark = pytest.mark.question("tensorboard")
+
+MAX_EVENT_FILE = 16 << 20
+MAX_EVENT_FILES = 32
+MAX_PIXELS = 1 << 20
+
+
+@dataclass
+class ImageSummary:
+    tag: str
+    step: int
+    pngs: list
+
+
+def event_files(logdir: Path) -> list[Path]:
+    found = []
+    for top, dirs, files in os.walk(logdir, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(top, d)))
+        found += [Path(top) / f for f in sorted(files) if "tfevents" in f]
+        if len(found) > MAX_EVENT_FILES or len(Path(top).relative_to(logdir).parts) > 4:
+            break
+    return found[:MAX_EVENT_FILES]
+
+
+def records(data: bytes):
+    """TFRecord framing: u64 length, u32 crc, payload, u32 crc (crcs not needed here)."""
+    offset = 0
+    while offset + 12 <= len(data):
+        (length,) = struct.unpack_from("<Q", data, offset)
+        start = offset + 12
+        if start + length + 4 > len(data):
+            return
+        yield data[start : start + length]
+        offset = start + length + 4
+
+
+def image_summaries(logdir: Path) -> list[ImageSummary]:
+    from google.protobuf.message import DecodeError
+    from tensorboard.compat.proto import event_pb2
+
+    found = []
+    for path in event_files(logdir):
+        try:
+            data = read_untrusted(path, logdir, MAX_EVENT_FILE)
+        except BridgeError:
+            continue
+        for rec in records(data):
+            try:
+                event = event_pb2.Event.FromString(rec)
+            except (DecodeError, RecursionError):
+                continue
+            for value in event.summary.value:
+                kind = value.WhichOneof("value")
+                if kind == "tensor" and len(value.tensor.string_val) >= 2:
+                    # tf.summary.image (TF2): [width, height, png, png, ...]
+                    pngs = list(value.tensor.string_val[2:])
+                    if value.tensor.string_val[0].isdigit():
+                        found.append(ImageSummary(value.tag, int(event.step), pngs))
+                elif kind == "image":  # TF1-style summaries
+                    found.append(
+                        ImageSummary(value.tag, int(event.step), [value.image.encoded_image_string])
+                    )
+    return found
+
+
+def decode_png(data: bytes, what: str) -> np.ndarray:
+    from PIL import Image
+
+    arr = None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format == "PNG" and im.width * im.height <= MAX_PIXELS:
+                arr = np.asarray(im)
+    except Exception:  # noqa: BLE001 - any undecodable image is the student's
+        arr = None
+    if arr is None or arr.dtype.kind not in "uif":
+        fail(f"{what}: an image in the summary is not a valid PNG of reasonable size")
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def logged(submission, tag: str, images, what: str, **options) -> tuple[list, int]:
+    """Call log_images into a fresh folder; return (the tag's summaries, its step)."""
+    logdir = submission.scratch_path("tensorboard")
+    submission.call("log_images", str(logdir), images, **options)
+    summaries = image_summaries(logdir)
+    if not summaries:
+        fail(
+            f"{what}: found no image summary in the log directory (use tf.summary.image "
+            "inside `with writer.as_default():`, or flush the writer)"
+        )
+    mine = [s for s in summaries if s.tag == tag or s.tag.endswith("/" + tag)]
+    if not mine:
+        tags = sorted({s.tag for s in summaries})
+        fail(f"{what}: expected an image summary named {tag!r}, found {tags}"[:500])
+    return mine, options.get("step", 0)
+
+
+def at_step(mine: list, step: int, tag: str, what: str) -> ImageSummary:
+    hits = [s for s in mine if s.step == step]
+    if not hits:
+        steps = sorted({s.step for s in mine})
+        fail(f"{what}: the {tag!r} images were logged at step(s) {steps}, expected step {step}")
+    return hits[-1]
+
+
+def check_images(summary: ImageSummary, images: np.ndarray, count: int, what: str) -> None:
+    expect(
+        len(summary.pngs) == count,
+        f"{what}: the summary holds {len(summary.pngs)} image(s), expected {count}",
+    )
+    for i, png in enumerate(summary.pngs):
+        arr = decode_png(png, what)
+        expected = images[i] * 255.0
+        expect(
+            arr.shape == expected.shape,
+            f"{what}: image {i} is {ref.dims(arr.shape)} (height x width x channels), "
+            f"expected {ref.dims(expected.shape)}",
+        )
+        expect_array(
+            arr, expected, atol=1.5, rtol=0, what=f"{what}: pixel values (0-255) of image {i}"
+        )
+
+
+def grey_levels(rng, shape) -> np.ndarray:
+    """Values k / 255, so a PNG stores them exactly however they are rounded."""
+    return (rng.integers(0, 256, size=shape) / 255.0).astype(np.float32)
+
+
+@pytest.mark.points(3)
+def test_log_images_defaults(submission, rng):
+    """Defaults: tag 'samples', step 0, all of 4 images (max_outputs 9), right size, pixels."""
+    images = grey_levels(rng, (4, 8, 6, 1))
+    what = "log_images(logdir, 4 images of 8x6x1)"
+    mine, step = logged(submission, "samples", images, what)
+    check_images(at_step(mine, step, "samples", what), images, 4, what)
+
+
+@pytest.mark.points(2)
+def test_log_images_max_outputs(submission, rng):
+    """At most max_outputs images: 9 by default, fewer when asked."""
+    images = grey_levels(rng, (12, 5, 5, 1))
+    what = "log_images(logdir, 12 images of 5x5x1)"
+    mine, step = logged(submission, "samples", images, what)
+    check_images(at_step(mine, step, "samples", what), images, 9, what)
+    what = "log_images(logdir, 12 images of 5x5x1, max_outputs=2)"
+    mine, step = logged(submission, "samples", images, what, max_outputs=2)
+    check_images(at_step(mine, step, "samples", what), images, 2, what)
+
+
+@pytest.mark.points(2)
+def test_log_images_step_and_name(submission, rng):
+    images = grey_levels(rng, (3, 7, 5, 1))
+    what = "log_images(logdir, 3 images of 7x5x1, step=5, name='digits')"
+    mine, step = logged(submission, "digits", images, what, step=5, name="digits")
+    check_images(at_step(mine, step, "digits", what), images, 3, what)
+
+
+@pytest.mark.points(1)
+def test_log_images_rgb(submission, rng):
+    images = grey_levels(rng, (2, 6, 5, 3))
+    what = "log_images(logdir, 2 RGB images of 6x5x3, name='rgb')"
+    mine, step = logged(submission, "rgb", images, what, name="rgb")
+    check_images(at_step(mine, step, "rgb", what), images, 2, what)
+
+
+def filters(submission, kernel, input_shape):
+    got = submission.call_with_model("filters_to_images", kernel=kernel, input_shape=input_shape)
+    what = (
+        f"filters_to_images on a model whose first Conv2D has a {ref.dims(kernel.shape)} "
+        "kernel (kh x kw x in x out)"
+    )
+    return as_array(got, what=what), what
+
+
+@pytest.mark.points(1)
+def test_filters_to_images_shape(submission, rng):
+    """(C_out, kh, kw, 1): one single-channel image per filter."""
+    kernel = rng.normal(size=(3, 3, 1, 4)).astype(np.float32)
+    got, what = filters(submission, kernel, (10, 10, 1))
+    expect(got.shape == (4, 3, 3, 1), f"{what}: expected shape (4, 3, 3, 1), got {got.shape}")
+
+
+@pytest.mark.points(3)
+def test_filters_to_images_values(submission, rng):
+    """Each filter min-max scaled to [0, 1] on its own; rectangular kernels stay kh x kw."""
+    scale = np.array([0.1, 1.0, 5.0, 0.5, 2.0])
+    offset = np.array([0.0, 3.0, -2.0, 1.0, -0.5])
+    kernel = (rng.normal(size=(3, 2, 1, 5)) * scale + offset).astype(np.float32)
+    got, what = filters(submission, kernel, (9, 8, 1))
+    expect_array(got, ref.filters_to_images(kernel), what=what)
+
+
+@pytest.mark.points(2)
+def test_filters_to_images_input_channel_0(submission, rng):
+    """With several input channels, the images show input channel 0."""
+    kernel = rng.normal(size=(3, 3, 3, 4)).astype(np.float32)
+    got, what = filters(submission, kernel, (8, 8, 3))
+    expect_array(got, ref.filters_to_images(kernel), what=what)

@@ -1,0 +1,165 @@
+"""Grading a whole class: parallel, resumable, and safe to kill at any moment.
+
+Each finished submission is written at once and atomically under
+OUT/<student>/, with `grade.json` (the typed result and its content hash)
+written last as the commit marker. A re-run skips a student whose notebook,
+extra files, checks, config and grader code hash to the same value, unless
+`force`. Class-wide files (gradebook.csv, summary.json, the plot) are
+rebuilt from every OUT/<student>/grade.json at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nbformat import NotebookNode
+
+from autograder.config import AssignmentConfig, load_config
+from autograder.exceptions import AutograderError, ConfigError
+from autograder.grade import assignment_digest, grade_submission, submission_digest
+from autograder.release import release_notebook
+from autograder.reports import write_class_reports, write_student_reports
+from autograder.safeio import atomic_write
+from autograder.scoring import SubmissionResult, zero_result
+from autograder.submissions import SubmissionInput, discover, safe_name
+
+GRADE_FILE = "grade.json"
+
+
+@dataclass
+class BatchResult:
+    results: list[SubmissionResult]
+    graded: int = 0
+    reused: int = 0
+    seconds: float = 0.0
+    out: Path = Path(".")
+    warnings: list[str] = field(default_factory=list)
+
+
+def _student_dirs(subs: list[SubmissionInput]) -> dict[str, str]:
+    """Unique, safe output folder per student id."""
+    taken: dict[str, str] = {}
+    used: set[str] = set()
+    for sub in subs:
+        base = safe_name(sub.student)
+        name, n = base, 1
+        while name.lower() in used:
+            n += 1
+            name = f"{base}_{n}"
+        used.add(name.lower())
+        taken[sub.student] = name
+    return taken
+
+
+def load_previous(out_dir: Path) -> SubmissionResult | None:
+    path = out_dir / GRADE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return SubmissionResult.from_dict(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError):
+        return None  # a damaged file is simply graded again
+
+
+def _grade_job(
+    sub: SubmissionInput, config_path: str, release: dict, skip: frozenset[str], digest: str
+) -> dict:
+    """Runs in a worker process (or on a Dask worker): plain arguments in, a dict out."""
+    import nbformat
+
+    config = load_config(Path(config_path))
+    nb = nbformat.from_dict(release)
+    try:
+        result = grade_submission(sub, config, nb, skip=skip, digest=digest)
+    except AutograderError as exc:
+        result = zero_result(config, sub.student, f"grader error: {str(exc)[:200]}")
+        result.content_hash = ""  # never cache a grader failure
+    return result.to_dict()
+
+
+Executor = Callable[[list[tuple]], Iterator[dict]]
+
+
+def local_executor(jobs: int) -> Executor:
+    def run(tasks: list[tuple]) -> Iterator[dict]:
+        if jobs <= 1:
+            for task in tasks:
+                yield _grade_job(*task)
+            return
+        ctx = multiprocessing.get_context("spawn")  # no forked grader state or threads
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            pending = {pool.submit(_grade_job, *task) for task in tasks}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+
+    return run
+
+
+def grade_batch(
+    config: AssignmentConfig,
+    submissions: Path,
+    out: Path,
+    *,
+    jobs: int = 1,
+    skip: tuple[str, ...] | list[str] = (),
+    force: bool = False,
+    executor: Executor | None = None,
+    progress: Callable[[SubmissionResult, int, int], None] | None = None,
+    nbgrader_db: Path | None = None,
+) -> BatchResult:
+    """Grade every submission under `submissions` into `out`."""
+    start = time.monotonic()
+    unknown = sorted(set(skip) - set(config.questions))
+    if unknown:
+        raise ConfigError(config.config_path, "questions", f"--skip names unknown question {unknown[0]!r}",
+                          "Use one of: " + ", ".join(config.questions))
+    skipped = frozenset(skip)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="autograder-batch-"))
+    try:
+        subs = discover(submissions, config.name, config.notebook.name, workdir)
+        dirs = _student_dirs(subs)
+        release: NotebookNode = release_notebook(config)
+        grader_digest = assignment_digest(config)
+        results: dict[str, SubmissionResult] = {}
+        tasks = []
+        for sub in subs:
+            digest = submission_digest(sub, grader_digest, skipped)
+            previous = None if force else load_previous(out / dirs[sub.student])
+            if previous is not None and previous.content_hash == digest:
+                results[sub.student] = previous
+                continue
+            tasks.append((sub, str(config.config_path), dict(release), skipped, digest))
+        reused = len(results)
+        run = executor or local_executor(jobs)
+        total = len(subs)
+        for data in run(tasks):
+            result = SubmissionResult.from_dict(data)
+            folder = out / dirs[result.student]
+            write_student_reports(result, config, folder)
+            atomic_write(folder / GRADE_FILE, json.dumps(result.to_dict(), indent=1))
+            results[result.student] = result
+            if progress:
+                progress(result, len(results), total)
+        ordered = [results[s.student] for s in subs if s.student in results]
+        write_class_reports(ordered, config, out, nbgrader_db=nbgrader_db)
+        return BatchResult(
+            results=ordered,
+            graded=len(tasks),
+            reused=reused,
+            seconds=round(time.monotonic() - start, 2),
+            out=out,
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

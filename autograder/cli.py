@@ -1,0 +1,148 @@
+"""The `autograder` command: a thin layer over the library's functions."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from autograder.exceptions import AutograderError
+
+
+def _fail(exc: AutograderError) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(exc.exit_code)
+
+
+@click.group()
+@click.version_option(package_name="autograder")
+def main() -> None:
+    """Release, check and grade nbgrader-format notebook assignments, safely and in parallel."""
+
+
+@main.command()
+@click.argument("assignment")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
+              help="Folder to write DIR/<assignment>/<notebook>.ipynb into.")
+def release(assignment: str, out: Path) -> None:
+    """Write the student version of ASSIGNMENT (nbgrader generate_assignment)."""
+    from autograder.config import load_assignment
+    from autograder.release import release as do_release
+
+    try:
+        path = do_release(load_assignment(assignment), out)
+    except AutograderError as exc:
+        _fail(exc)
+    click.echo(f"released {path}")
+
+
+@main.command()
+@click.argument("assignment")
+@click.option("--out", "out", type=click.Path(path_type=Path), default=Path("solutions"),
+              show_default=True)
+@click.option("--no-execute", is_flag=True, help="Write the key without running it.")
+def solutions(assignment: str, out: Path, no_execute: bool) -> None:
+    """Write the answer key of ASSIGNMENT (generated from the source notebook)."""
+    from autograder.config import load_assignment
+    from autograder.release import write_answer_key
+
+    try:
+        path = write_answer_key(load_assignment(assignment), out, execute=not no_execute,
+                                env={"LAB4_QUICK": "1"})
+    except AutograderError as exc:
+        _fail(exc)
+    click.echo(f"answer key {path}")
+
+
+@main.command()
+@click.argument("assignment")
+@click.argument("submissions", type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True)
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Submissions graded in parallel.")
+@click.option("--skip", multiple=True, metavar="QUESTION", help="Leave a question ungraded.")
+@click.option("--force", is_flag=True, help="Re-grade submissions already graded unchanged.")
+@click.option("--dask", "dask_address", metavar="ADDRESS",
+              help="Grade on a Dask cluster (tcp://SCHEDULER:8786).")
+@click.option("--nbgrader-db", type=click.Path(path_type=Path),
+              help="Also write scores into this nbgrader gradebook.db.")
+def grade(assignment: str, submissions: Path, out: Path, jobs: int, skip: tuple[str, ...],
+          force: bool, dask_address: str | None, nbgrader_db: Path | None) -> None:
+    """Grade every submission in SUBMISSIONS (folder or .zip) into OUT."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from autograder.batch import grade_batch
+    from autograder.config import load_assignment
+    from autograder.reports.summary import console_table
+    from autograder.sandbox import warn_if_not_isolated
+
+    console = Console(stderr=True)
+    try:
+        config = load_assignment(assignment)
+        warning = warn_if_not_isolated()
+        if warning:
+            console.print(f"[bold red]{warning}[/]")
+        executor = None
+        if dask_address:
+            from autograder.distributed import dask_executor
+
+            executor = dask_executor(dask_address)
+        with Progress(TextColumn("{task.description}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(),
+                      console=console, transient=False) as bar:
+            task = bar.add_task("grading", total=None)
+
+            def progress(result, done, total):
+                bar.update(task, completed=done, total=total,
+                           description=f"graded {result.student[:30]}")
+
+            batch = grade_batch(config, submissions, out, jobs=jobs, skip=skip, force=force,
+                                executor=executor, progress=progress, nbgrader_db=nbgrader_db)
+    except AutograderError as exc:
+        _fail(exc)
+    console.print(console_table(batch.results, config))
+    click.echo(
+        f"graded {batch.graded}, reused {batch.reused} unchanged, in {batch.seconds:.1f} s; "
+        f"results in {out}/ (gradebook.csv, summary.json, summary.png, <student>/feedback.html)"
+    )
+
+
+@main.command()
+@click.argument("notebook", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--assignment", help="The assignment this notebook must belong to.")
+def check(notebook: Path, assignment: str | None) -> None:
+    """Run NOTEBOOK's visible tests and say whether it can be submitted."""
+    from autograder.student_check import check_notebook
+
+    try:
+        report = check_notebook(notebook, assignment=assignment)
+    except AutograderError as exc:
+        _fail(exc)
+    for gid, outcome in report.tests.items():
+        mark = click.style("PASS", fg="green") if outcome == "passed" else click.style("FAIL", fg="red")
+        click.echo(f"{mark} {gid}" + ("" if outcome == "passed" else f": {outcome[:200]}"))
+    if not report.submittable:
+        for problem in report.problems:
+            click.echo(click.style("NOT SUBMITTABLE: ", fg="red") + problem)
+        sys.exit(5)
+    passed = sum(v == "passed" for v in report.tests.values())
+    click.echo(f"{passed}/{len(report.tests)} visible tests pass; the notebook can be submitted.")
+    sys.exit(0 if report.all_passed else 1)
+
+
+@main.command()
+@click.argument("assignment")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=2, show_default=True)
+def validate(assignment: str, jobs: int) -> None:
+    """Prove ASSIGNMENT's checks: key scores full, stubs zero, every mutant caught."""
+    from autograder.config import load_assignment
+    from autograder.validate import render_table, validate_assignment
+
+    try:
+        report = validate_assignment(load_assignment(assignment), jobs=jobs)
+    except AutograderError as exc:
+        _fail(exc)
+    click.echo(render_table(report))
+    sys.exit(0 if report.ok else 9)

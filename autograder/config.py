@@ -1,0 +1,315 @@
+"""`assignment.toml`: one typed, validated config per assignment.
+
+Every key is checked against a schema; an unknown key, a wrong type or a missing
+key raises ConfigError naming the file and the dotted key, so a typo in a
+threshold never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from autograder.exceptions import AssignmentNotFound, ConfigError
+
+SCHEMA_VERSION = 1
+CONFIG_NAME = "assignment.toml"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-submission resource limits (seconds, MiB, counts)."""
+
+    cell_timeout_s: float = 60.0
+    call_timeout_s: float = 30.0
+    submission_timeout_s: float = 900.0
+    memory_mib: int = 3072
+    max_processes: int = 64
+    cpu_time_s: int = 1800
+    cell_output_kib: int = 64
+    output_flood_mib: int = 8
+    file_size_mib: int = 256
+    max_restarts: int = 3
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    points: float
+    manual: bool = False
+
+
+@dataclass(frozen=True)
+class TrainingBudget:
+    """One training recipe's budget; `thresholds` are (min accuracy, fraction of points)."""
+
+    epochs: int
+    batch_size: int
+    thresholds: tuple[tuple[float, float], ...]
+    train_samples: int | None = None
+    test_samples: int | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class AccuracyConfig:
+    question: str
+    max_params: int
+    gpu: TrainingBudget
+    cpu: TrainingBudget
+    function: str = "build_model"
+    dataset: str = "fashion_mnist"
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    seed: int = 0
+    timeout_s: float = 1800.0
+
+
+@dataclass(frozen=True)
+class AssignmentConfig:
+    name: str
+    root: Path
+    config_path: Path
+    notebook: Path
+    checks_dir: Path
+    mutants_dir: Path
+    questions: dict[str, Question]
+    limits: Limits = field(default_factory=Limits)
+    skip_tags: tuple[str, ...] = ("training",)
+    accuracy: AccuracyConfig | None = None
+
+    @property
+    def autograded(self) -> list[str]:
+        return [q.id for q in self.questions.values() if not q.manual]
+
+    @property
+    def max_total(self) -> float:
+        return sum(q.points for q in self.questions.values())
+
+
+class _Reader:
+    """Typed access to a TOML table that reports errors with the dotted key."""
+
+    def __init__(self, path: Path, table: dict[str, Any], prefix: str = "") -> None:
+        self.path, self.table, self.prefix = path, table, prefix
+        self.seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def get(self, name: str, types: type | tuple[type, ...], default: Any = ..., check=None) -> Any:
+        self.seen.add(name)
+        if name not in self.table:
+            if default is ...:
+                raise ConfigError(self.path, self.key(name), "is missing", "Add it")
+            return default
+        value = self.table[name]
+        if isinstance(value, bool) and bool not in _as_tuple(types):
+            raise ConfigError(self.path, self.key(name), f"must be {_tname(types)}, not a boolean")
+        if not isinstance(value, types):
+            raise ConfigError(
+                self.path, self.key(name), f"must be {_tname(types)}, got {value!r}"
+            )
+        if check is not None:
+            problem = check(value)
+            if problem:
+                raise ConfigError(self.path, self.key(name), problem)
+        return value
+
+    def sub(self, name: str, required: bool = True) -> _Reader | None:
+        if name not in self.table and not required:
+            self.seen.add(name)
+            return None
+        table = self.get(name, dict)
+        return _Reader(self.path, table, f"{self.prefix}{name}.")
+
+    def done(self) -> None:
+        unknown = sorted(set(self.table) - self.seen)
+        if unknown:
+            raise ConfigError(
+                self.path,
+                self.key(unknown[0]),
+                "is not a known key",
+                "Check its spelling against the README's assignment.toml reference",
+            )
+
+
+def _as_tuple(types):
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _tname(types) -> str:
+    return " or ".join(t.__name__ for t in _as_tuple(types))
+
+
+def _positive(value) -> str | None:
+    return None if value > 0 else f"must be positive, got {value!r}"
+
+
+def _read_limits(r: _Reader | None) -> Limits:
+    if r is None:
+        return Limits()
+    values = {}
+    for f in fields(Limits):
+        types = (int, float) if f.type in ("float",) else int
+        values[f.name] = r.get(f.name, types, getattr(Limits, f.name), _positive)
+    r.done()
+    return Limits(**values)
+
+
+def _read_budget(r: _Reader) -> TrainingBudget:
+    raw = r.get("thresholds", list)
+    thresholds = []
+    for i, item in enumerate(raw):
+        ok = (
+            isinstance(item, list)
+            and len(item) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in item)
+            and 0 <= item[0] <= 1
+            and 0 < item[1] <= 1
+        )
+        if not ok:
+            raise ConfigError(
+                r.path,
+                f"{r.key('thresholds')}[{i}]",
+                f"must be [min_accuracy, fraction_of_points] with both in [0, 1], got {item!r}",
+            )
+        thresholds.append((float(item[0]), float(item[1])))
+    if not thresholds:
+        raise ConfigError(r.path, r.key("thresholds"), "needs at least one [accuracy, fraction]")
+    thresholds.sort(reverse=True)
+    budget = TrainingBudget(
+        epochs=r.get("epochs", int, check=_positive),
+        batch_size=r.get("batch_size", int, check=_positive),
+        thresholds=tuple(thresholds),
+        train_samples=r.get("train_samples", int, None, _positive),
+        test_samples=r.get("test_samples", int, None, _positive),
+        label=r.get("label", str, ""),
+    )
+    r.done()
+    return budget
+
+
+def _read_accuracy(r: _Reader | None, questions: dict[str, Question]) -> AccuracyConfig | None:
+    if r is None:
+        return None
+    question = r.get("question", str)
+    if question not in questions or questions[question].manual:
+        raise ConfigError(
+            r.path, r.key("question"), f"names '{question}', which is not an autograded question"
+        )
+    cfg = AccuracyConfig(
+        question=question,
+        max_params=r.get("max_params", int, check=_positive),
+        gpu=_read_budget(r.sub("gpu")),
+        cpu=_read_budget(r.sub("cpu")),
+        function=r.get("function", str, "build_model"),
+        dataset=r.get(
+            "dataset",
+            str,
+            "fashion_mnist",
+            lambda v: None
+            if v in ("mnist", "fashion_mnist", "cifar10")
+            else "must be one of mnist, fashion_mnist, cifar10",
+        ),
+        optimizer=r.get("optimizer", str, "adam"),
+        learning_rate=float(r.get("learning_rate", (int, float), 1e-3, _positive)),
+        seed=r.get("seed", int, 0),
+        timeout_s=float(r.get("timeout_s", (int, float), 1800.0, _positive)),
+    )
+    r.done()
+    return cfg
+
+
+def load_config(path: Path) -> AssignmentConfig:
+    """Read and validate one assignment.toml."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(path, None, "does not exist", f"Create {CONFIG_NAME}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, None, f"is not valid TOML ({exc})") from None
+    top = _Reader(path, data)
+    version = top.get("schema_version", int)
+    if version != SCHEMA_VERSION:
+        raise ConfigError(
+            path,
+            "schema_version",
+            f"is {version}, this autograder reads version {SCHEMA_VERSION}",
+            "Upgrade the autograder or migrate the file",
+        )
+    a = top.sub("assignment")
+    root = path.parent
+    name = a.get("name", str)
+    notebook = root / a.get("notebook", str)
+    checks = root / a.get("checks", str, "checks")
+    mutants = root / a.get("mutants", str, "mutants")
+    skip_tags = a.get("skip_tags", list, ["training"])
+    if not all(isinstance(t, str) for t in skip_tags):
+        raise ConfigError(path, "assignment.skip_tags", "must be a list of strings")
+    a.done()
+    if not notebook.is_file():
+        raise ConfigError(path, "assignment.notebook", f"points to {notebook}, which is missing")
+
+    qtable = top.sub("questions")
+    questions: dict[str, Question] = {}
+    for qid in list(qtable.table):
+        q = qtable.sub(qid)
+        questions[qid] = Question(
+            id=qid,
+            points=float(q.get("points", (int, float), check=_positive)),
+            manual=q.get("manual", bool, False),
+        )
+        q.done()
+    qtable.done()
+    if not questions:
+        raise ConfigError(path, "questions", "defines no question", "Add [questions.<id>] tables")
+
+    cfg = AssignmentConfig(
+        name=name,
+        root=root,
+        config_path=path,
+        notebook=notebook,
+        checks_dir=checks,
+        mutants_dir=mutants,
+        questions=questions,
+        limits=_read_limits(top.sub("limits", required=False)),
+        skip_tags=tuple(skip_tags),
+        accuracy=_read_accuracy(top.sub("accuracy", required=False), questions),
+    )
+    top.done()
+    return cfg
+
+
+def assignment_search_path() -> list[Path]:
+    """Where `autograder grade lab4-cnn` looks for `lab4-cnn/assignment.toml`."""
+    places = []
+    if env := os.environ.get("AUTOGRADER_ASSIGNMENTS"):
+        places += [Path(p) for p in env.split(os.pathsep) if p]
+    places.append(Path.cwd() / "assignments")
+    places.append(Path(__file__).resolve().parent.parent / "assignments")
+    return places
+
+
+def load_assignment(name_or_path: str | os.PathLike) -> AssignmentConfig:
+    """Find an assignment by folder path or by name under the search path."""
+    candidate = Path(name_or_path)
+    if (candidate / CONFIG_NAME).is_file():
+        return load_config(candidate / CONFIG_NAME)
+    if candidate.name == CONFIG_NAME and candidate.is_file():
+        return load_config(candidate)
+    looked = []
+    for base in assignment_search_path():
+        path = base / str(name_or_path) / CONFIG_NAME
+        looked.append(str(path))
+        if path.is_file():
+            return load_config(path)
+    raise AssignmentNotFound(
+        f"unknown assignment '{name_or_path}': no {CONFIG_NAME} at "
+        + ", ".join(dict.fromkeys(looked))
+        + ". Pass the assignment's folder or set AUTOGRADER_ASSIGNMENTS"
+    )

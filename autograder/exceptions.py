@@ -1,0 +1,88 @@
+"""One exception family. Every message says what was wrong, where, and what to do.
+
+The CLI maps each class to an exit code, so scripts can tell a bad input from a
+grading failure without parsing text.
+"""
+
+from __future__ import annotations
+
+
+class AutograderError(Exception):
+    """Base class: an error the user can act on."""
+
+    exit_code = 1
+
+
+class ConfigError(AutograderError):
+    """assignment.toml is missing, malformed, or has a bad key."""
+
+    exit_code = 3
+
+    def __init__(self, path: object, key: str | None, problem: str, fix: str = "") -> None:
+        where = f"{path}" + (f", key '{key}'" if key else "")
+        msg = f"{where}: {problem}"
+        if fix:
+            msg += f". {fix}"
+        super().__init__(msg)
+        self.path = path
+        self.key = key
+
+
+class AssignmentNotFound(AutograderError):
+    exit_code = 3
+
+
+class SubmissionError(AutograderError):
+    """The submissions input cannot be read at all (not one student's bad notebook)."""
+
+    exit_code = 4
+
+
+class UnsafeArchive(SubmissionError):
+    """A zip that tries to escape its folder, or is too large."""
+
+
+class NotebookError(AutograderError):
+    """One notebook cannot be read or does not belong to the assignment."""
+
+    exit_code = 5
+
+
+class ReleaseError(AutograderError):
+    exit_code = 6
+
+
+class SandboxError(AutograderError):
+    """The sandbox could not be set up (not: the student's code misbehaved)."""
+
+    exit_code = 7
+
+
+class KernelDied(AutograderError):
+    """The student's kernel died; the grader restarts it."""
+
+
+class CellTimeout(AutograderError):
+    """A cell or bridge call ran past its time limit."""
+
+
+class BridgeError(AutograderError):
+    """A call into the student's kernel produced no usable plain-data result."""
+
+
+class StudentCodeError(BridgeError):
+    """The student's function raised; the message carries its exception line."""
+
+
+class UnsafeModel(BridgeError):
+    """A Keras model that safe loading refuses (Lambda layers, custom objects)."""
+
+
+class DatasetUnavailable(AutograderError):
+    exit_code = 8
+
+
+class ValidationFailed(AutograderError):
+    """`autograder validate` found checks that do not hold."""
+
+    exit_code = 9

@@ -1,0 +1,147 @@
+"""Grading one submission end to end: read, restore, run sandboxed, check, score."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from nbformat import NotebookNode
+
+from autograder import __version__
+from autograder.bridge import KernelSubmission
+from autograder.config import AssignmentConfig
+from autograder.exceptions import NotebookError
+from autograder.notebook import belongs_to, code_cells_to_run, read_notebook, restore
+from autograder.plugin import run_checks
+from autograder.sandbox import Sandbox, capabilities
+from autograder.scoring import SubmissionResult, score, zero_result
+from autograder.session import KernelSession
+from autograder.submissions import SubmissionInput
+
+MAX_EXTRA_FILE = 256 << 20
+
+
+def _hash_tree(h: hashlib._Hash, folder: Path) -> None:
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(folder)).encode())
+            h.update(path.read_bytes())
+
+
+def assignment_digest(config: AssignmentConfig) -> str:
+    """Everything of the grader's side that can change a grade."""
+    h = hashlib.sha256(__version__.encode())
+    h.update(config.config_path.read_bytes())
+    h.update(config.notebook.read_bytes())
+    _hash_tree(h, config.checks_dir)
+    _hash_tree(h, Path(__file__).parent)  # the grader's own code
+    return h.hexdigest()
+
+
+def submission_digest(sub: SubmissionInput, assignment: str, skip: frozenset[str]) -> str:
+    h = hashlib.sha256(assignment.encode())
+    h.update(repr(sorted(skip)).encode())
+    h.update(sub.problem.encode())
+    if sub.notebook is not None and sub.notebook.is_file():
+        h.update(sub.notebook.read_bytes())
+    if sub.files is not None:
+        for path in sorted(sub.files.iterdir()):
+            if path.is_file() and not path.is_symlink() and path != sub.notebook:
+                h.update(path.name.encode())
+                h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _copy_extra_files(sub: SubmissionInput, dest: Path) -> list[str]:
+    """The student's extra files (e.g. model.keras): regular files only, no links."""
+    copied = []
+    if sub.files is None:
+        return copied
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in sorted(sub.files.iterdir()):
+        if path.is_symlink() or not path.is_file() or path == sub.notebook:
+            continue
+        if path.stat().st_size > MAX_EXTRA_FILE or path.name.startswith("."):
+            continue
+        shutil.copyfile(path, dest / path.name, follow_symlinks=False)
+        copied.append(path.name)
+    return copied
+
+
+def data_env() -> tuple[dict[str, str], list[Path]]:
+    """Read-only data folders the notebook may load from, and how it finds them."""
+    try:
+        from autograder import datasets
+    except ImportError:
+        return {}, []
+    finder = getattr(datasets, "local_data_dirs", None)
+    folders = [p for p in finder() if p.is_dir()] if finder else []
+    env = {"LAB4_DATA_DIR": str(folders[0])} if folders else {}
+    return env, folders
+
+
+def grade_submission(
+    sub: SubmissionInput,
+    config: AssignmentConfig,
+    release: NotebookNode,
+    *,
+    skip: frozenset[str] = frozenset(),
+    digest: str = "",
+) -> SubmissionResult:
+    """Grade one student. Never raises for anything the submission does."""
+    start = time.monotonic()
+    isolation = capabilities().describe()
+
+    def finish(result: SubmissionResult) -> SubmissionResult:
+        result.seconds = round(time.monotonic() - start, 2)
+        result.content_hash, result.isolation = digest, isolation
+        return result
+
+    if sub.notebook is None:
+        return finish(zero_result(config, sub.student, sub.problem or "no notebook found"))
+    try:
+        nb = read_notebook(sub.notebook)
+    except NotebookError as exc:
+        return finish(zero_result(config, sub.student, str(exc)))
+    if not belongs_to(nb, release, config.name):
+        return finish(zero_result(config, sub.student, "wrong assignment"))
+    restored = restore(nb, release)
+    notes = []
+    if restored.edited:
+        notes.append("restored edited locked/test cells: " + ", ".join(restored.edited[:10]))
+    if restored.missing:
+        notes.append("restored deleted cells: " + ", ".join(restored.missing[:10]))
+    if restored.duplicates:
+        notes.append("ignored duplicated cells: " + ", ".join(sorted(set(restored.duplicates))[:10]))
+    cells = [(n, c.source) for n, c in code_cells_to_run(restored.notebook, config.skip_tags)]
+
+    env, data_dirs = data_env()
+    tmp = Path(tempfile.mkdtemp(prefix="autograder-"))
+    try:
+        files_dir = tmp / "submitted"  # grader-side copy the student cannot touch
+        extra = _copy_extra_files(sub, files_dir)
+        with Sandbox(tmp / "scratch", config.limits, readonly=data_dirs) as sandbox:
+            for name in extra:
+                shutil.copyfile(files_dir / name, sandbox.scratch / "work" / name)
+            session = KernelSession(sandbox, config.limits, env=env)
+            try:
+                session.start()
+                session.run_cells(cells)
+                submission = KernelSubmission(session, sub.student, files_dir if extra else None)
+                checks = run_checks(config.checks_dir, submission, config, skip=skip)
+            finally:
+                session.close()
+        result = SubmissionResult(
+            student=sub.student,
+            assignment=config.name,
+            status=session.status,
+            questions=score(config, checks, skip),
+            incidents=session.incidents,
+            notes=notes,
+        )
+        return finish(result)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,173 @@
+"""Code that runs INSIDE the student's kernel: the far end of the bridge.
+
+The grader injects this file's source into the sandboxed kernel before any
+student cell runs, so it captures numpy's functions before a student can
+monkeypatch them. It only turns arguments into a call and a return value into
+files of plain data (JSON + .npy). It never compares, asserts or grades:
+whatever it writes is untrusted and is validated by `autograder.bridge`.
+
+It must stay importable on its own (only the standard library and numpy) because
+its source text is what travels into the kernel.
+"""
+
+import json as _json
+import os as _os
+import traceback as _traceback
+
+import numpy as _np
+
+_save = _np.lib.format.write_array
+_load = _np.load
+_array = _np.array
+_contiguous = _np.ascontiguousarray
+_json_load = _json.load
+_json_dump = _json.dump
+_join = _os.path.join
+_replace = _os.replace
+_ndarray = _np.ndarray
+_generic = _np.generic
+_open = open
+_isinstance = isinstance
+_MAX_ITEMS = 100_000
+
+
+class _Encoder:
+    def __init__(self, outdir, prefix="r"):
+        self.outdir = outdir
+        self.prefix = prefix  # "a" for the grader's arguments, "r" for results
+        self.count = 0
+
+    def file(self, ext):
+        self.count += 1
+        return f"{self.prefix}{self.count}{ext}"
+
+    def __call__(self, obj, depth=0):
+        if depth > 16:
+            raise TypeError("nested more than 16 levels deep")
+        if obj is None:
+            return {"t": "none"}
+        if obj is True or obj is False:
+            return {"t": "bool", "v": bool(obj)}
+        if type(obj) is int:
+            return {"t": "int", "v": int(obj)}
+        if type(obj) is float:
+            return {"t": "float", "v": float.__repr__(obj)}
+        if type(obj) is str:
+            return {"t": "str", "v": str.__str__(obj)}
+        if type(obj) in (tuple, list):
+            if len(obj) > _MAX_ITEMS:
+                raise TypeError("sequence too long")
+            kind = "tuple" if type(obj) is tuple else "list"
+            return {"t": kind, "items": [self(v, depth + 1) for v in obj]}
+        if type(obj) is dict:
+            if not all(type(k) is str for k in obj):
+                raise TypeError("dict keys must be strings")
+            return {"t": "dict", "items": [[k, self(v, depth + 1)] for k, v in obj.items()]}
+        if _isinstance(obj, _generic):
+            return self(obj.item(), depth + 1)
+        if _is_keras_model(obj):
+            name = self.file(".keras")
+            obj.save(_join(self.outdir, name))
+            return {"t": "model", "file": name}
+        if not _isinstance(obj, _ndarray) and hasattr(type(obj), "numpy"):
+            obj = obj.numpy()  # tf.Tensor / tf.Variable / keras tensors
+        if _isinstance(obj, _ndarray):
+            arr = _array(obj, copy=True, subok=False)
+            if arr.dtype.kind not in "biuf":
+                raise TypeError(f"arrays of dtype {arr.dtype} are not plain numbers")
+            name = self.file(".npy")
+            with _open(_join(self.outdir, name), "wb") as fh:
+                _save(fh, _contiguous(arr), allow_pickle=False)
+            return {"t": "array", "file": name}
+        raise TypeError(f"returned a {type(obj).__module__}.{type(obj).__qualname__}")
+
+
+def _is_keras_model(obj):
+    for klass in type(obj).__mro__:
+        if klass.__module__.startswith("keras") and klass.__name__ in ("Model", "Functional"):
+            return True
+    return False
+
+
+def decode(spec, indir):
+    """Arguments from the grader (trusted input)."""
+    t = spec["t"]
+    if t == "none":
+        return None
+    if t in ("bool", "int", "str"):
+        return spec["v"]
+    if t == "float":
+        return float(spec["v"])
+    if t in ("tuple", "list"):
+        items = [decode(v, indir) for v in spec["items"]]
+        return tuple(items) if t == "tuple" else items
+    if t == "dict":
+        return {k: decode(v, indir) for k, v in spec["items"]}
+    if t == "array":
+        return _load(_join(indir, spec["file"]), allow_pickle=False)
+    raise ValueError(f"unknown argument type {t}")
+
+
+def _build_conv_model(spec):
+    """A one-Conv2D model with given weights, for functions that take a model."""
+    import keras
+
+    kernel = spec["kernel"]
+    model = keras.Sequential(
+        [
+            keras.Input(shape=tuple(spec["input_shape"])),
+            keras.layers.Conv2D(kernel.shape[-1], kernel.shape[:2], name="conv"),
+        ]
+    )
+    model.layers[0].set_weights([kernel.astype("float32"), _np.zeros(kernel.shape[-1], "float32")])
+    return model
+
+
+def encode(obj, outdir):
+    return _Encoder(outdir)(obj)
+
+
+def _write_json(path, data):
+    tmp = path + ".tmp"
+    with _open(tmp, "w") as fh:
+        _json_dump(data, fh)
+    _replace(tmp, path)
+
+
+def serve_call(calldir, namespace):
+    """Answer one request in `calldir`; called by the grader through execute()."""
+    with _open(_join(calldir, "request.json")) as fh:
+        request = _json_load(fh)
+    name = request["function"]
+    try:
+        fn = namespace.get(name)
+        if fn is None or not callable(fn):
+            raise NameError(f"the notebook defines no function named {name!r}")
+        args = decode(request["args"], calldir)
+        kwargs = decode(request["kwargs"], calldir)
+        if request.get("model") is not None:
+            args = (_build_conv_model(decode(request["model"], calldir)), *args)
+        result = fn(*args, **kwargs)
+    except BaseException as exc:  # noqa: BLE001 - any failure is reported as data
+        tb = _traceback.extract_tb(exc.__traceback__)[1:]
+        where = [f"line {f.lineno} in {f.name}" for f in tb][-3:]
+        _write_json(
+            _join(calldir, "response.json"),
+            {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000], "where": where},
+        )
+        return
+    try:
+        spec = encode(result, calldir)
+    except BaseException as exc:  # noqa: BLE001
+        _write_json(
+            _join(calldir, "response.json"),
+            {"ok": False, "error": f"{name} {exc}"[:2000], "where": [], "bad_type": True},
+        )
+        return
+    _write_json(_join(calldir, "response.json"), {"ok": True, "result": spec})
+
+
+def serve_has(calldir, name, namespace):
+    """Whether the notebook defines a callable `name` (a plain bool, as a response)."""
+    found = callable(namespace.get(name))
+    _write_json(_join(calldir, "response.json"), {"ok": True, "result": {"t": "bool", "v": found}})

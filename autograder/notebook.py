@@ -1,0 +1,160 @@
+"""Reading submitted notebooks and restoring what students may not change.
+
+Grading trusts the source, not the submission: every locked and test cell is
+put back from the released notebook (matched by nbgrader `grade_id`), answer
+cells keep only the student's source, and metadata (points, grade flags,
+tags) always comes from the release. Cells a student added stay, in place;
+deleted locked cells come back; duplicated ids count once.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+from autograder.exceptions import NotebookError
+
+MAX_NOTEBOOK_BYTES = 50 << 20
+ANSWER, MANUAL, TEST, LOCKED, PLAIN = "answer", "manual", "test", "locked", "plain"
+
+
+def cell_role(cell: NotebookNode) -> str:
+    meta = cell.get("metadata", {}).get("nbgrader")
+    if not isinstance(meta, dict):
+        return PLAIN
+    solution, grade = bool(meta.get("solution")), bool(meta.get("grade"))
+    if solution and grade:
+        return MANUAL
+    if solution:
+        return ANSWER
+    if grade:
+        return TEST
+    if meta.get("locked"):
+        return LOCKED
+    return PLAIN
+
+
+def grade_id(cell: NotebookNode) -> str | None:
+    meta = cell.get("metadata", {}).get("nbgrader")
+    if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str):
+        return meta["grade_id"]
+    return None
+
+
+def read_notebook(path: Path) -> NotebookNode:
+    """A v4 notebook, or NotebookError with a short status ("empty file", ...)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise NotebookError(f"unreadable ({exc.strerror})") from None
+    if size == 0:
+        raise NotebookError("empty file")
+    if size > MAX_NOTEBOOK_BYTES:
+        raise NotebookError(f"notebook too large ({size >> 20} MiB)")
+    raw = path.read_bytes()
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise NotebookError("not a notebook (not JSON)") from None
+    if not isinstance(data, dict) or "nbformat" not in data:
+        raise NotebookError("not a notebook (no nbformat version)")
+    try:
+        nb = nbformat.reads(json.dumps(data), as_version=4)
+    except Exception as exc:  # noqa: BLE001 - nbformat raises many types for bad input
+        raise NotebookError(f"not a notebook ({type(exc).__name__})") from None
+    for cell in nb.cells:
+        if not isinstance(cell.get("source", ""), str):
+            raise NotebookError("not a notebook (bad cell source)")
+    return nb
+
+
+@dataclass
+class Restored:
+    notebook: NotebookNode
+    missing: list[str] = field(default_factory=list)  # locked/test ids the student deleted
+    edited: list[str] = field(default_factory=list)  # locked/test ids whose content changed
+    duplicates: list[str] = field(default_factory=list)
+    answers_found: list[str] = field(default_factory=list)
+
+
+def belongs_to(submitted: NotebookNode, release: NotebookNode, assignment: str) -> bool:
+    """Is this the assignment's notebook at all (not another lab's)?"""
+    tagged = submitted.metadata.get("autograder", {})
+    if isinstance(tagged, dict) and tagged.get("assignment") not in (None, assignment):
+        return False
+    release_ids = {grade_id(c) for c in release.cells if grade_id(c)}
+    found = {grade_id(c) for c in submitted.cells if grade_id(c)} & release_ids
+    return len(found) * 2 >= len(release_ids) or tagged.get("assignment") == assignment
+
+
+def restore(submitted: NotebookNode, release: NotebookNode) -> Restored:
+    """The release's cells in the release's order, with the student's answers and extras."""
+    release_ids = [grade_id(c) for c in release.cells]
+    known = {i for i in release_ids if i}
+    answers: dict[str, NotebookNode] = {}
+    extras: dict[str | None, list[NotebookNode]] = {}
+    anchor: str | None = None
+    seen: set[str] = set()
+    result = Restored(notebook=copy.deepcopy(release))
+    by_id = {grade_id(c): c for c in release.cells if grade_id(c)}
+    for cell in submitted.cells:
+        gid = grade_id(cell)
+        if gid in known:
+            if gid in seen:
+                result.duplicates.append(gid)
+                continue
+            seen.add(gid)
+            anchor = gid
+            if cell_role(by_id[gid]) in (ANSWER, MANUAL):
+                answers[gid] = cell
+            elif cell.get("source", "") != by_id[gid].get("source", "") or (
+                cell.get("metadata", {}).get("nbgrader") != by_id[gid].metadata.get("nbgrader")
+            ):
+                result.edited.append(gid)
+            continue
+        extra = nbformat.from_dict(
+            {
+                "cell_type": cell.get("cell_type", "code"),
+                "metadata": {},  # a student cell never carries grading metadata or tags
+                "source": cell.get("source", ""),
+                **({"outputs": [], "execution_count": None} if cell.get("cell_type") == "code" else {}),
+            }
+        )
+        if extra.cell_type not in ("code", "markdown", "raw"):
+            continue
+        extras.setdefault(anchor, []).append(extra)
+    cells = list(extras.get(None, []))
+    for rcell, gid in zip(release.cells, release_ids, strict=True):
+        cell = copy.deepcopy(rcell)
+        if gid in answers:
+            cell.source = answers[gid].get("source", "")
+            result.answers_found.append(gid)
+        elif gid and gid not in seen and cell_role(rcell) in (TEST, LOCKED):
+            result.missing.append(gid)
+        cells.append(cell)
+        cells.extend(extras.get(gid, []))
+    result.notebook.cells = cells
+    return result
+
+
+def code_cells_to_run(nb: NotebookNode, skip_tags: tuple[str, ...]) -> list[tuple[int, NotebookNode]]:
+    """(1-based cell number, cell) for each code cell grading runs.
+
+    Test cells are left out: their asserts would run in the student's process,
+    where they prove nothing; grading uses the hidden checks instead.
+    """
+    out = []
+    for number, cell in enumerate(nb.cells, start=1):
+        if cell.cell_type != "code" or cell_role(cell) == TEST:
+            continue
+        tags = cell.get("metadata", {}).get("tags", [])
+        if any(t in skip_tags for t in tags):
+            continue
+        out.append((number, cell))
+    return out

@@ -1,0 +1,214 @@
+"""The pytest plugin that runs an assignment's hidden checks in the grader's process.
+
+Check files are ordinary pytest modules. They get:
+- the `submission` fixture: calls into the student's code (see autograder.bridge);
+- the `rng` fixture: a numpy Generator seeded from the check's name, so hidden
+  inputs are random in shape but identical across runs and submissions;
+- the `assignment` fixture: the validated AssignmentConfig;
+- markers `@pytest.mark.question("conv1d")` (usually as module `pytestmark`) and
+  `@pytest.mark.points(w)`, the check's weight within its question.
+
+Only the exception *message* of a failed check reaches feedback, never its
+traceback or source, so hidden inputs and check code stay hidden.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from autograder.bridge import Submission
+from autograder.checks import CheckFailure
+from autograder.config import AssignmentConfig
+from autograder.exceptions import AutograderError, BridgeError
+from autograder.scoring import CheckResult
+
+MAX_MESSAGE = 1500
+
+
+class AutograderPlugin:
+    def __init__(
+        self,
+        submission: Submission,
+        config: AssignmentConfig,
+        skip: frozenset[str] = frozenset(),
+        only: frozenset[str] | None = None,
+    ) -> None:
+        self._submission = submission
+        self._config = config
+        self.skip, self.only = skip, only
+        self.results: list[CheckResult] = []
+        self.errors: list[str] = []
+        self._started: dict[str, float] = {}
+
+    # -- configuration -------------------------------------------------------------
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.addinivalue_line("markers", "question(id): the question a check belongs to")
+        config.addinivalue_line("markers", "points(weight): the check's weight in its question")
+
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        keep, drop = [], []
+        for item in items:
+            qid = question_of(item)
+            if qid is None or qid not in self._config.questions:
+                self.errors.append(f"{item.nodeid}: no known @pytest.mark.question")
+                drop.append(item)
+            elif qid in self.skip or (self.only is not None and qid not in self.only):
+                drop.append(item)
+            else:
+                keep.append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.errors.append(f"cannot collect {report.nodeid}: {report.longreprtext[-500:]}")
+
+    # -- fixtures -----------------------------------------------------------------------
+    @pytest.fixture(scope="session")
+    def submission(self) -> Submission:
+        return self._submission
+
+    @pytest.fixture(scope="session")
+    def assignment(self) -> AssignmentConfig:
+        return self._config
+
+    @pytest.fixture
+    def rng(self, request: pytest.FixtureRequest) -> np.random.Generator:
+        digest = hashlib.sha256(request.node.nodeid.split("::", 1)[-1].encode()).digest()
+        return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+    # -- outcomes -------------------------------------------------------------------
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        if report.when == "setup" and report.passed:
+            self._started[item.nodeid] = time.perf_counter()
+            return
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            passed = report.passed
+            message = "" if passed else failure_message(call.excinfo)
+            notes = [str(v)[:500] for k, v in report.user_properties if k == "note"]
+            self.results.append(
+                CheckResult(
+                    name=item.name,
+                    question=question_of(item) or "",
+                    weight=weight_of(item),
+                    passed=passed,
+                    message=message,
+                    notes=notes,
+                    seconds=round(report.duration, 3),
+                )
+            )
+
+
+def question_of(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("question")
+    return str(marker.args[0]) if marker and marker.args else None
+
+
+def weight_of(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("points")
+    if marker and marker.args:
+        return float(marker.args[0])
+    return 1.0
+
+
+def failure_message(excinfo: Any) -> str:
+    """The part of a failure a student may see: the message, never the traceback."""
+    if excinfo is None:
+        return "failed"
+    exc = excinfo.value
+    if isinstance(exc, CheckFailure):
+        text = str(exc)
+    elif isinstance(exc, AutograderError):
+        text = str(exc)
+    elif isinstance(exc, AssertionError):
+        # A bare assert in a check: pytest's rewritten message would show check
+        # source, so only its first line (the author's own message) is shown.
+        first = str(exc).split("\n", 1)[0]
+        text = first if first and not first.startswith("assert ") else "a hidden check failed"
+    elif isinstance(exc, pytest.fail.Exception):
+        text = str(exc)
+    else:
+        text = f"the check could not run ({type(exc).__name__})"
+    if isinstance(exc, BridgeError):
+        text = str(exc)
+    return text[:MAX_MESSAGE]
+
+
+def run_checks(
+    checks_dir: Path,
+    submission: Submission,
+    config: AssignmentConfig,
+    *,
+    skip: frozenset[str] | set[str] = frozenset(),
+    only: frozenset[str] | set[str] | None = None,
+    quiet: bool = True,
+) -> list[CheckResult]:
+    """Run every check under `checks_dir` against one submission; return the outcomes."""
+    plugin = AutograderPlugin(
+        submission, config, frozenset(skip), None if only is None else frozenset(only)
+    )
+    args = [
+        str(checks_dir),
+        "-p", "no:cacheprovider",
+        "-p", "no:randomly",
+        "--import-mode=importlib",
+        "--rootdir", str(checks_dir),
+        "-c", os.devnull,
+        "--strict-markers",
+        "-o", "console_output_style=classic",
+        "--tb=no",
+        "-qq" if quiet else "-q",
+    ]
+    added = str(checks_dir) not in sys.path
+    if added:
+        sys.path.insert(0, str(checks_dir))  # so checks can import their own helpers
+    before = set(sys.modules)
+    try:
+        if quiet:
+            with open(os.devnull, "w") as devnull, _redirect(devnull):
+                code = pytest.main(args, plugins=[plugin])
+        else:
+            code = pytest.main(args, plugins=[plugin])
+    finally:
+        if added:
+            sys.path.remove(str(checks_dir))
+        for name in set(sys.modules) - before:
+            mod = sys.modules.get(name)
+            if getattr(mod, "__file__", None) and str(checks_dir) in str(mod.__file__):
+                del sys.modules[name]
+    if plugin.errors:
+        raise AutograderError(
+            f"the checks in {checks_dir} are broken: " + "; ".join(plugin.errors[:3])
+            + ". Fix the check files (run `autograder validate`)"
+        )
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+        raise AutograderError(f"pytest could not run the checks in {checks_dir} (exit {code})")
+    return plugin.results
+
+
+class _redirect:
+    """Silence pytest's terminal output at the file-descriptor level of sys.stdout."""
+
+    def __init__(self, sink) -> None:
+        self.sink = sink
+
+    def __enter__(self):
+        self.saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = self.sink
+
+    def __exit__(self, *exc):
+        sys.stdout, sys.stderr = self.saved

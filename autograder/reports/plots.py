@@ -1,0 +1,42 @@
+"""The class at a glance: a histogram of totals beside per-question means (PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from autograder.config import AssignmentConfig
+from autograder.reports.summary import question_means
+from autograder.scoring import SubmissionResult
+
+
+def class_plot(results: list[SubmissionResult], config: AssignmentConfig, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    totals = [r.total for r in results]
+    means = question_means(results, config)
+    auto = [q for q in config.questions if not config.questions[q].manual]
+    fractions = [
+        (means[q] or 0.0) / config.questions[q].points if means[q] is not None else 0.0 for q in auto
+    ]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, 1.3]})
+    ax1.hist(totals, bins=min(20, max(5, len(totals))), range=(0, config.max_total),
+             color="#4C72B0", edgecolor="white")
+    ax1.set_xlabel(f"total (out of {config.max_total:g})")
+    ax1.set_ylabel("submissions")
+    ax1.set_title(f"{config.name}: totals (n={len(results)})")
+    colors = ["#C44E52" if f < 0.5 else "#DD8452" if f < 0.8 else "#55A868" for f in fractions]
+    ax2.barh(auto[::-1], [f * 100 for f in fractions][::-1], color=colors[::-1])
+    ax2.set_xlim(0, 100)
+    ax2.set_xlabel("mean score, % of the question's points")
+    ax2.set_title("per question (autograded)")
+    for y, f in enumerate(fractions[::-1]):
+        ax2.text(min(f * 100 + 1, 92), y, f"{f * 100:.0f}%", va="center", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)

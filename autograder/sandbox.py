@@ -1,0 +1,422 @@
+"""Isolation for untrusted student code: bubblewrap, a throwaway uid, cgroups and rlimits.
+
+Layers, outermost first (each used when this machine allows it):
+1. a cgroup (v1 `memory` + `pids`, or v2) capping the whole process tree's memory
+   and process count, and giving us every process to kill at the end;
+2. `prlimit`: CPU seconds, address space, file size, open files, no core dumps;
+3. `bwrap`: new pid, net (loopback only), ipc and uts namespaces; a root
+   filesystem holding only the OS, Python and the virtualenv read-only, plus
+   the submission's scratch folder read-write; the assignment, its checks,
+   `solutions/`, other students and the grader's output are simply not there;
+4. `setpriv`: a uid of its own (61000+) with no capabilities and no_new_privs,
+   so RLIMIT_NPROC counts only this submission's processes and it cannot signal
+   the grader.
+Without bubblewrap we still apply 1, 2 and 4 and say loudly that the
+filesystem and network are NOT isolated.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.config import Limits
+from autograder.exceptions import SandboxError
+
+UID_BASE = 61000
+UID_COUNT = 1000
+LOCK_DIR = Path("/tmp/autograder-uids")
+CGROUP_ROOTS = {
+    "memory": Path("/sys/fs/cgroup/memory"),
+    "pids": Path("/sys/fs/cgroup/pids"),
+}
+CGROUP_V2 = Path("/sys/fs/cgroup")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    bwrap: str | None
+    setpriv: str | None
+    prlimit: str | None
+    cgroup: str  # "v1", "v2" or ""
+    root: bool
+
+    @property
+    def isolated(self) -> bool:
+        return bool(self.bwrap)
+
+    def describe(self) -> str:
+        parts = []
+        parts.append("bubblewrap (no network, private filesystem)" if self.bwrap else "NO bubblewrap")
+        parts.append(f"cgroup {self.cgroup}" if self.cgroup else "no cgroup")
+        parts.append("own uid" if self.setpriv and self.root else "same uid as the grader")
+        parts.append("rlimits" if self.prlimit else "no rlimits")
+        return ", ".join(parts)
+
+
+def _bwrap_works(path: str) -> bool:
+    try:
+        res = subprocess.run(
+            [path, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--dev", "/dev",
+             "--proc", "/proc", "true"],
+            capture_output=True, timeout=20,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return res.returncode == 0
+
+
+def _cgroup_kind() -> str:
+    if os.geteuid() != 0:
+        return ""
+    if all(root.is_dir() and os.access(root, os.W_OK) for root in CGROUP_ROOTS.values()):
+        return "v1"
+    controllers = CGROUP_V2 / "cgroup.controllers"
+    if controllers.is_file() and os.access(CGROUP_V2, os.W_OK):
+        text = controllers.read_text()
+        if "memory" in text and "pids" in text:
+            return "v2"
+    return ""
+
+
+@functools.cache
+def capabilities() -> Capabilities:
+    """What isolation this machine offers (probed once per process)."""
+    if os.environ.get("AUTOGRADER_NO_BWRAP") == "1":
+        bwrap = None
+    else:
+        bwrap = shutil.which("bwrap")
+        if bwrap and not _bwrap_works(bwrap):
+            bwrap = None
+    return Capabilities(
+        bwrap=bwrap,
+        setpriv=shutil.which("setpriv"),
+        prlimit=shutil.which("prlimit"),
+        cgroup=_cgroup_kind(),
+        root=os.geteuid() == 0,
+    )
+
+
+def warn_if_not_isolated() -> str | None:
+    caps = capabilities()
+    if caps.isolated:
+        return None
+    msg = (
+        "WARNING: bubblewrap is not available, so submissions are NOT isolated: student code "
+        "can read files the grader can read and open network connections. Only rlimits"
+        + (", a cgroup" if caps.cgroup else "")
+        + (" and a separate uid" if caps.setpriv and caps.root else "")
+        + " apply. Install Debian's `bubblewrap` package and run as root to isolate them."
+    )
+    warnings.warn(msg, stacklevel=2)
+    return msg
+
+
+class _UidLease:
+    """A uid no other live sandbox on this machine is using (flock-ed lock file)."""
+
+    def __init__(self) -> None:
+        LOCK_DIR.mkdir(parents=True, exist_ok=True)
+        start = (os.getpid() * 7) % UID_COUNT
+        for i in range(UID_COUNT):
+            n = (start + i) % UID_COUNT
+            fh = open(LOCK_DIR / f"{n}.lock", "w")  # noqa: SIM115 - held for the lease
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.close()
+                continue
+            self.uid, self._fh = UID_BASE + n, fh
+            return
+        raise SandboxError(f"all {UID_COUNT} sandbox uids are in use; lower -j")
+
+    def release(self) -> None:
+        self._fh.close()
+
+
+class _Cgroup:
+    """A cgroup (v1 memory+pids, or v2) for one sandbox; killed and removed on release."""
+
+    def __init__(self, kind: str, limits: Limits) -> None:
+        self.kind = kind
+        name = f"autograder-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        if kind == "v1":
+            self.dirs = [root / name for root in CGROUP_ROOTS.values()]
+        else:
+            self.dirs = [CGROUP_V2 / name]
+        for d in self.dirs:
+            d.mkdir()
+        memory = limits.memory_mib << 20
+        if kind == "v1":
+            (self.dirs[0] / "memory.limit_in_bytes").write_text(str(memory))
+            (self.dirs[1] / "pids.max").write_text(str(limits.max_processes))
+        else:
+            (self.dirs[0] / "memory.max").write_text(str(memory))
+            (self.dirs[0] / "memory.swap.max").write_text("0")
+            (self.dirs[0] / "pids.max").write_text(str(limits.max_processes))
+
+    @property
+    def procs_files(self) -> list[Path]:
+        return [d / "cgroup.procs" for d in self.dirs]
+
+    def memory_exceeded(self) -> bool:
+        try:
+            if self.kind == "v1":
+                return int((self.dirs[0] / "memory.failcnt").read_text()) > 0
+            events = (self.dirs[0] / "memory.events").read_text()
+            return any(
+                line.split()[0] in ("oom", "oom_kill") and int(line.split()[1]) > 0
+                for line in events.splitlines()
+            )
+        except (OSError, ValueError, IndexError):
+            return False
+
+    def pids(self) -> set[int]:
+        found: set[int] = set()
+        for f in self.procs_files:
+            try:
+                found |= {int(p) for p in f.read_text().split()}
+            except OSError:
+                pass
+        return found
+
+    def kill_all(self) -> None:
+        for _ in range(50):
+            pids = self.pids()
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.02)
+
+    def release(self) -> None:
+        self.kill_all()
+        for d in self.dirs:
+            for _ in range(50):
+                try:
+                    d.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+
+
+def _ancestors(path: Path) -> list[Path]:
+    return [p for p in reversed(path.parents) if str(p) != "/"]
+
+
+def python_paths() -> list[Path]:
+    """Folders the sandboxed Python needs: the virtualenv and the base installation."""
+    paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(sys.prefix)}
+    return sorted(p for p in paths if not str(p).startswith("/usr"))
+
+
+@dataclass
+class Sandbox:
+    """One submission's sandbox: a scratch folder, a uid, a cgroup, and a command wrapper.
+
+    `wrap(argv)` returns the command that runs argv inside it; `close()` kills
+    every process the submission left and frees the uid and cgroup.
+    """
+
+    scratch: Path
+    limits: Limits
+    readonly: list[Path] = field(default_factory=list)
+    caps: Capabilities = field(default_factory=capabilities)
+
+    def __post_init__(self) -> None:
+        self.scratch = Path(self.scratch).resolve()
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        self._uid: _UidLease | None = None
+        self._cgroup: _Cgroup | None = None
+        if self.caps.root and self.caps.setpriv:
+            self._uid = _UidLease()
+        if self.caps.cgroup:
+            try:
+                self._cgroup = _Cgroup(self.caps.cgroup, self.limits)
+            except OSError:
+                self._cgroup = None
+        for sub in ("home", "tmp", "work", ".calls", "run"):
+            (self.scratch / sub).mkdir(exist_ok=True)
+        if self.uid is not None:
+            for path in [self.scratch, *self.scratch.rglob("*")]:
+                if not path.is_symlink():
+                    os.chown(path, self.uid, self.uid)
+
+    @property
+    def uid(self) -> int | None:
+        return self._uid.uid if self._uid else None
+
+    @property
+    def run_dir(self) -> Path:
+        """Where kernel connection files and IPC sockets live (inside the scratch)."""
+        return self.scratch / "run"
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """A clean environment: nothing of the grader's (tokens, proxies) leaks in."""
+        home = str(self.scratch / "home")
+        env = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": home,
+            "TMPDIR": str(self.scratch / "tmp") if not self.caps.isolated else "/tmp",
+            "LANG": "C.UTF-8",
+            "PYTHONNOUSERSITE": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": f"{home}/.mpl",
+            "IPYTHONDIR": f"{home}/.ipython",
+            "JUPYTER_RUNTIME_DIR": str(self.run_dir),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "CUDA_VISIBLE_DEVICES": "",
+            "OMP_NUM_THREADS": "1",
+            "TF_NUM_INTRAOP_THREADS": "1",
+            "TF_NUM_INTEROP_THREADS": "1",
+            "KERAS_BACKEND": "tensorflow",
+        }
+        env.update(extra or {})
+        return env
+
+    def wrap(self, argv: list[str], cwd: Path | None = None) -> list[str]:
+        cwd = Path(cwd or self.scratch / "work")
+        cmd: list[str] = []
+        if self._cgroup:
+            joins = " && ".join(f'echo $$ > "{f}"' for f in self._cgroup.procs_files)
+            cmd += ["/bin/sh", "-c", f'{joins} && exec "$@"', "sandbox"]
+        if self.caps.prlimit:
+            lim = self.limits
+            cmd += [
+                self.caps.prlimit,
+                f"--cpu={lim.cpu_time_s}",
+                f"--as={max(lim.memory_mib * 2, 6144) << 20}",
+                f"--fsize={lim.file_size_mib << 20}",
+                "--nofile=1024",
+                "--core=0",
+            ]
+            if self.uid is not None:
+                cmd.append(f"--nproc={lim.max_processes}")
+            cmd.append("--")
+        if self.caps.bwrap:
+            cmd += self._bwrap_args(cwd)
+        if self.uid is not None:
+            cmd += [
+                self.caps.setpriv or "setpriv",
+                f"--reuid={self.uid}",
+                f"--regid={self.uid}",
+                "--clear-groups",
+                "--no-new-privs",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--",
+            ]
+        return cmd + list(argv)
+
+    def _bwrap_args(self, cwd: Path) -> list[str]:
+        args = [self.caps.bwrap or "bwrap"]
+        for name in ("usr", "etc"):
+            args += ["--ro-bind", f"/{name}", f"/{name}"]
+        for name in ("bin", "sbin", "lib", "lib64", "lib32", "libx32"):
+            target = Path("/") / name
+            if target.is_symlink():
+                args += ["--symlink", os.readlink(target), f"/{name}"]
+            elif target.is_dir():
+                args += ["--ro-bind", f"/{name}", f"/{name}"]
+        # /tmp first: a private tmpfs (charged to the cgroup's memory), so the scratch
+        # folder can itself live under the host's /tmp and be bound on top of it.
+        args += ["--perms", "1777", "--tmpfs", "/tmp"]
+        made: set[Path] = {Path("/usr"), Path("/etc"), Path("/tmp")}
+        binds = [(p, "--ro-bind") for p in [*python_paths(), *self.readonly]]
+        binds.append((self.scratch, "--bind"))
+        for path, how in binds:
+            for anc in _ancestors(path):
+                if anc not in made and not any(str(anc).startswith(f"/{n}/") for n in ("usr", "etc")):
+                    args += ["--perms", "0755", "--dir", str(anc)]
+                    made.add(anc)
+            args += [how, str(path), str(path)]
+            made.add(path)
+        args += [
+            "--dev", "/dev",
+            "--proc", "/proc",
+            "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--hostname", "sandbox",
+            "--die-with-parent",
+            "--new-session",
+            "--chdir", str(cwd),
+        ]
+        return args + ["--"]
+
+    def kill_all(self) -> None:
+        """Kill every process of this submission (cgroup first, then by uid)."""
+        if self._cgroup:
+            self._cgroup.kill_all()
+        if self.uid is not None:
+            kill_uid(self.uid)
+
+    def memory_exceeded(self) -> bool:
+        return bool(self._cgroup and self._cgroup.memory_exceeded())
+
+    def run(
+        self, argv: list[str], *, timeout: float, env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> subprocess.CompletedProcess:
+        """Run a command to completion inside the sandbox (used for training workers)."""
+        proc = subprocess.Popen(
+            self.wrap(argv, cwd), env=self.env(env), cwd=cwd or self.scratch / "work",
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            self.kill_all()
+            out, _ = proc.communicate()
+            return subprocess.CompletedProcess(proc.args, -9, out[-20000:] if out else b"")
+        finally:
+            self.kill_all()
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out[-20000:])
+
+    def close(self) -> None:
+        self.kill_all()
+        if self._cgroup:
+            self._cgroup.release()
+            self._cgroup = None
+        if self._uid:
+            self._uid.release()
+            self._uid = None
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process owned by `uid` (they can only be the sandbox's)."""
+    for _ in range(20):
+        found = False
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if entry.stat().st_uid != uid:
+                    continue
+                os.kill(int(entry.name), signal.SIGKILL)
+                found = True
+            except (OSError, ProcessLookupError):
+                continue
+        if not found:
+            return
+        time.sleep(0.02)

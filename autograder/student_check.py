@@ -1,0 +1,88 @@
+"""`autograder check NOTEBOOK`: what a student runs before submitting.
+
+It says whether the notebook is submittable (the right assignment, no
+deleted or edited locked/test cells, checked against nbgrader's checksums)
+and runs the visible tests, reporting which pass. Hidden checks are not
+involved: students never have them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.config import Limits
+from autograder.exceptions import NotebookError
+from autograder.notebook import TEST, cell_role, grade_id, read_notebook
+from autograder.sandbox import Sandbox
+from autograder.session import KernelSession
+
+
+@dataclass
+class CheckReport:
+    assignment: str | None
+    problems: list[str] = field(default_factory=list)
+    tests: dict[str, str] = field(default_factory=dict)  # grade_id -> "passed" or the error
+
+    @property
+    def submittable(self) -> bool:
+        return not self.problems
+
+    @property
+    def all_passed(self) -> bool:
+        return all(v == "passed" for v in self.tests.values())
+
+
+def submittability(nb, assignment: str | None) -> tuple[str | None, list[str]]:
+    from nbgrader.utils import compute_checksum
+
+    problems: list[str] = []
+    meta = nb.metadata.get("autograder", {})
+    found = meta.get("assignment") if isinstance(meta, dict) else None
+    if assignment and found and found != assignment:
+        problems.append(f"this is the notebook of {found!r}, not {assignment!r}")
+    expected = meta.get("grade_ids", []) if isinstance(meta, dict) else []
+    ids = [grade_id(c) for c in nb.cells if grade_id(c)]
+    for gid in expected:
+        if gid not in ids:
+            problems.append(f"cell {gid!r} was deleted: download the notebook again and copy your answers in")
+    for gid in sorted({i for i in ids if ids.count(i) > 1}):
+        problems.append(f"cell {gid!r} appears more than once: delete the copy")
+    for cell in nb.cells:
+        meta_nb = cell.metadata.get("nbgrader", {})
+        if meta_nb.get("locked") or cell_role(cell) == TEST:
+            checksum = meta_nb.get("checksum")
+            if checksum and compute_checksum(cell) != checksum:
+                problems.append(f"locked cell {grade_id(cell)!r} was edited: undo your changes to it")
+    return found or assignment, problems
+
+
+def check_notebook(path: Path, *, assignment: str | None = None, limits: Limits | None = None,
+                   skip_tags: tuple[str, ...] = ("training",)) -> CheckReport:
+    try:
+        nb = read_notebook(path)
+    except NotebookError as exc:
+        return CheckReport(assignment, [f"{path}: {exc}"])
+    name, problems = submittability(nb, assignment)
+    report = CheckReport(name, problems)
+    limits = limits or Limits()
+    with tempfile.TemporaryDirectory(prefix="ag-check-") as tmp, Sandbox(Path(tmp), limits) as sb:
+        session = KernelSession(sb, limits)
+        try:
+            session.start()
+            for number, cell in enumerate(nb.cells, start=1):
+                if cell.cell_type != "code" or any(
+                    t in skip_tags for t in cell.metadata.get("tags", [])
+                ):
+                    continue
+                before = len(session.incidents)
+                session.run_cells([(number, cell.source)])
+                if cell_role(cell) == TEST:
+                    new = session.incidents[before:]
+                    report.tests[grade_id(cell) or f"cell {number}"] = (
+                        new[0].message or new[0].kind if new else "passed"
+                    )
+        finally:
+            session.close()
+    return report

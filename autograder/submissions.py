@@ -1,0 +1,178 @@
+"""Finding each student's notebook in whatever a TA downloaded.
+
+Layouts (detected, in this order):
+- nbgrader's `submitted/<student>/<assignment>/<notebook>.ipynb` (nbgrader collect);
+- a folder of `<student>/` folders, each with the notebook and any extra files;
+- a folder of `<student>.ipynb` files;
+- a .zip of any of these (an LMS download), extracted with no path escapes,
+  no links, and limits on members and size.
+Links are never followed: a symlinked notebook or folder is reported, not read.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.exceptions import SubmissionError, UnsafeArchive
+
+MAX_ZIP_MEMBERS = 20_000
+MAX_ZIP_BYTES = 4 << 30
+MAX_MEMBER_BYTES = 512 << 20
+
+
+@dataclass(frozen=True)
+class SubmissionInput:
+    student: str
+    notebook: Path | None
+    files: Path | None = None  # the student's own folder (extra files), if any
+    problem: str = ""
+
+
+def safe_name(student: str) -> str:
+    """A folder name for a student id: no separators, no dot-names, no control characters."""
+    text = unicodedata.normalize("NFC", student)
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    text = re.sub(r"[\\/:*?\"<>|\s]+", "_", text).strip("._") or "student"
+    return text[:100]
+
+
+def extract_zip(archive: Path, dest: Path) -> list[str]:
+    """Extract safely; return warnings about members that were left out."""
+    warnings: list[str] = []
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SubmissionError(
+            f"{archive}: not a readable zip file ({exc}). Download the submissions again"
+        ) from None
+    dest = dest.resolve()
+    total = 0
+    with zf:
+        members = zf.infolist()
+        if len(members) > MAX_ZIP_MEMBERS:
+            raise UnsafeArchive(f"{archive}: {len(members)} members, over {MAX_ZIP_MEMBERS}")
+        for info in members:
+            name = info.filename
+            mode = info.external_attr >> 16
+            parts = Path(name.replace("\\", "/")).parts
+            if (
+                name.startswith(("/", "\\"))
+                or ".." in parts
+                or (parts and re.match(r"^[A-Za-z]:", parts[0]))
+            ):
+                warnings.append(f"left out {name!r}: path escapes the archive")
+                continue
+            if stat.S_ISLNK(mode):
+                warnings.append(f"left out {name!r}: symbolic link")
+                continue
+            target = (dest / Path(*parts)).resolve() if parts else dest
+            if dest not in target.parents and target != dest:
+                warnings.append(f"left out {name!r}: path escapes the archive")
+                continue
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            if info.file_size > MAX_MEMBER_BYTES:
+                warnings.append(f"left out {name!r}: larger than {MAX_MEMBER_BYTES >> 20} MiB")
+                continue
+            total += info.file_size
+            if total > MAX_ZIP_BYTES:
+                raise UnsafeArchive(f"{archive}: expands to more than {MAX_ZIP_BYTES >> 30} GiB")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            written = 0
+            with zf.open(info) as src, open(target, "wb") as out:
+                while chunk := src.read(1 << 20):
+                    written += len(chunk)
+                    if written > MAX_MEMBER_BYTES:  # the header lied about the size
+                        break
+                    out.write(chunk)
+            if written > MAX_MEMBER_BYTES:
+                target.unlink()
+                warnings.append(f"left out {name!r}: larger than declared")
+    return warnings
+
+
+def _notebooks(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.iterdir()
+        if p.suffix == ".ipynb" and not p.name.startswith(".") and not p.is_dir()
+    )
+
+
+def _pick(folder: Path, notebook_name: str, student: str) -> SubmissionInput:
+    if folder.is_symlink():
+        return SubmissionInput(student, None, None, "submission folder is a link")
+    candidates = _notebooks(folder)
+    named = [p for p in candidates if p.name == notebook_name]
+    chosen = named or candidates
+    if not chosen:
+        return SubmissionInput(student, None, folder, "no notebook found")
+    nb = chosen[0]
+    if nb.is_symlink():
+        return SubmissionInput(student, None, folder, "notebook is a link")
+    return SubmissionInput(student, nb, folder)
+
+
+def _visible(path: Path) -> list[Path]:
+    return sorted(
+        p for p in path.iterdir()
+        if not p.name.startswith(".") and p.name not in ("__MACOSX", "feedback", "autograded")
+    )
+
+
+def discover(path: Path, assignment: str, notebook_name: str, workdir: Path) -> list[SubmissionInput]:
+    """Every submission under `path` (a folder or a .zip), one per student."""
+    path = Path(path)
+    if not path.exists():
+        raise SubmissionError(f"{path}: no such file or folder. Pass the submissions folder or zip")
+    if path.is_file():
+        if not zipfile.is_zipfile(path):
+            raise SubmissionError(f"{path}: not a folder and not a zip file")
+        root = Path(workdir) / "unzipped"
+        root.mkdir(parents=True, exist_ok=True)
+        extract_zip(path, root)
+        path = root
+        entries = _visible(path)
+        # An LMS zip often wraps everything in one top folder.
+        while len(entries) == 1 and entries[0].is_dir() and not _notebooks(path):
+            inner = entries[0]
+            if _looks_like_student_dir(inner, notebook_name) or inner.name == "submitted":
+                break
+            path, entries = inner, _visible(inner)
+    if (path / "submitted").is_dir():
+        path = path / "submitted"
+    entries = _visible(path)
+    found: list[SubmissionInput] = []
+    for entry in entries:
+        if entry.is_symlink():
+            found.append(SubmissionInput(entry.stem if entry.is_file() else entry.name, None, None,
+                                         "submission is a link"))
+            continue
+        if entry.is_dir():
+            nbgrader_dir = entry / assignment
+            folder = nbgrader_dir if nbgrader_dir.is_dir() and not nbgrader_dir.is_symlink() else entry
+            found.append(_pick(folder, notebook_name, entry.name))
+        elif entry.suffix == ".ipynb":
+            found.append(SubmissionInput(entry.stem, entry, None))
+    if not found:
+        raise SubmissionError(
+            f"{path}: no submissions found (expected <student>.ipynb files, <student>/ folders, "
+            "or nbgrader's submitted/<student>/<assignment>/ layout)"
+        )
+    seen: dict[str, int] = {}
+    unique = []
+    for sub in found:
+        n = seen.get(sub.student, 0)
+        seen[sub.student] = n + 1
+        unique.append(sub if n == 0 else SubmissionInput(f"{sub.student}#{n + 1}", sub.notebook,
+                                                         sub.files, sub.problem))
+    return unique
+
+
+def _looks_like_student_dir(folder: Path, notebook_name: str) -> bool:
+    return any(p.suffix == ".ipynb" for p in folder.iterdir())
