@@ -146,3 +146,7 @@ def validate(assignment: str, jobs: int) -> None:
         _fail(exc)
     click.echo(render_table(report))
     sys.exit(0 if report.ok else 9)
+
+
+if __name__ == "__main__":
+    main()
