@@ -80,6 +80,7 @@ class AssignmentConfig:
     limits: Limits = field(default_factory=Limits)
     skip_tags: tuple[str, ...] = ("training",)
     accuracy: AccuracyConfig | None = None
+    quick_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def autograded(self) -> list[str]:
@@ -251,6 +252,9 @@ def load_config(path: Path) -> AssignmentConfig:
     skip_tags = a.get("skip_tags", list, ["training"])
     if not all(isinstance(t, str) for t in skip_tags):
         raise ConfigError(path, "assignment.skip_tags", "must be a list of strings")
+    quick_env = a.get("quick_env", dict, {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in quick_env.items()):
+        raise ConfigError(path, "assignment.quick_env", "must map names to strings")
     a.done()
     if not notebook.is_file():
         raise ConfigError(path, "assignment.notebook", f"points to {notebook}, which is missing")
@@ -280,6 +284,7 @@ def load_config(path: Path) -> AssignmentConfig:
         limits=_read_limits(top.sub("limits", required=False)),
         skip_tags=tuple(skip_tags),
         accuracy=_read_accuracy(top.sub("accuracy", required=False), questions),
+        quick_env=dict(quick_env),
     )
     top.done()
     return cfg

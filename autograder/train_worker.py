@@ -5,6 +5,8 @@ layers only), the TRAINING split `x_train.npy` / `y_train.npy` and `recipe.json`
 never receives test data. It writes `trained.keras` and `train_report.json`
 ({"ok": true, "seconds": ..., "images_per_second": ...} or {"ok": false, "error": ...}).
 
+The model is re-initialised (`keras.models.clone_model` after seeding), so only its
+architecture counts: the weights it arrived with, pre-trained or not, are discarded.
 Thread counts, the Keras backend, determinism flags and GPU visibility are set from
 the recipe BEFORE Keras is imported, since the backends read them once at start-up.
 Training uses only `keras.*` APIs, so it runs on any backend; on TensorFlow it also
@@ -69,7 +71,11 @@ def _fit(recipe: dict[str, Any], x, y, jit_compile: bool) -> tuple[Any, float, b
 
     from autograder.bridge import load_model_safely
 
-    model = load_model_safely(Path(recipe["model"]), root=Path.cwd())
+    submitted = load_model_safely(Path(recipe["model"]), root=Path.cwd())
+    # The grader trains the ARCHITECTURE: fresh weights drawn from the recipe's seed, so
+    # that neither the kernel's random state nor pre-trained weights change the result.
+    keras.utils.set_random_seed(int(recipe["seed"]))
+    model = keras.models.clone_model(submitted)
     probabilities = _outputs_probabilities(model, x)
     keras.utils.set_random_seed(int(recipe["seed"]))
     optimizer_class = type(keras.optimizers.get(str(recipe["optimizer"])))

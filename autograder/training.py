@@ -13,7 +13,8 @@
 4. runs `python -m autograder.train_worker` as a separate process (`_launch_worker`,
    cwd=workdir): it loads the model with safe_mode=True, compiles it with the recipe
    (optimizer by name with the configured learning rate, sparse categorical
-   cross-entropy, seeds from `keras.utils.set_random_seed`, deterministic ops), fits
+   cross-entropy, seeds from `keras.utils.set_random_seed`, deterministic ops), draws
+   fresh initial weights from the seed (the submitted weights are discarded), fits
    `budget.epochs` epochs with `budget.batch_size` and seeded shuffling, and writes
    `trained.keras` and `train_report.json`;
 5. loads `trained.keras` with `autograder.bridge.load_model_safely` and measures its
@@ -237,7 +238,9 @@ def model_input_shape(model: Any, dataset: Dataset) -> tuple[int, ...]:
         raise AutograderError("the model must have exactly one input and one output")
     want = tuple(in_shape[1:])
     if None in want:
-        if len(want) == len(natural) and all(w in (None, n) for w, n in zip(want, natural)):
+        if len(want) == len(natural) and all(
+            w in (None, n) for w, n in zip(want, natural, strict=True)
+        ):
             want = natural
         else:
             want = ()

@@ -1,0 +1,234 @@
+"""`autograder validate`: prove an assignment's hidden checks before releasing it.
+
+1. the source notebook runs offline top to bottom (quick budget);
+2. the answer key scores full marks on every autograded question;
+3. the released stubs score zero on every autograded question;
+4. mutation testing: every known mistake (mutants/<question>/*.py, `# kind: mistake`)
+   fails at least one check of its own question and loses nothing elsewhere;
+   every alternative correct answer (`# kind: alternative`) gets full marks;
+5. the checks are deterministic: the key graded twice gives identical results.
+
+Everything is graded through the real pipeline (sandboxed kernel, bridge,
+hidden checks), in one parallel batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from autograder.batch import grade_batch
+from autograder.config import AssignmentConfig
+from autograder.notebook import ANSWER, cell_role, grade_id
+from autograder.release import answer_key, release_notebook
+from autograder.scoring import SubmissionResult
+
+
+@dataclass(frozen=True)
+class Mutant:
+    question: str
+    name: str
+    kind: str  # mistake | alternative
+    why: str
+    source: str
+
+
+@dataclass
+class Step:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class ValidationReport:
+    assignment: str
+    steps: list[Step] = field(default_factory=list)
+    survivors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.steps) and all(s.ok for s in self.steps)
+
+
+def load_mutants(config: AssignmentConfig) -> list[Mutant]:
+    mutants = []
+    if not config.mutants_dir.is_dir():
+        return mutants
+    for path in sorted(config.mutants_dir.glob("*/*.py")):
+        text = path.read_text()
+        head = dict(
+            line[1:].strip().split(":", 1) for line in text.splitlines()[:5]
+            if line.startswith("#") and ":" in line
+        )
+        kind = head.get("kind", "").strip()
+        if kind not in ("mistake", "alternative"):
+            continue
+        mutants.append(Mutant(path.parent.name, path.stem, kind, head.get("why", "").strip(), text))
+    return mutants
+
+
+def _with_answer(key, question: str, source: str):
+    nb = copy.deepcopy(key)
+    for cell in nb.cells:
+        if grade_id(cell) == question and cell_role(cell) == ANSWER:
+            cell.source = source
+    return nb
+
+
+def run_source(config: AssignmentConfig) -> tuple[bool, str]:
+    """Execute the instructor's source notebook with nbclient, offline, on the quick budget."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(config.notebook, as_version=4)
+    saved = dict(os.environ)
+    os.environ.update({"MPLBACKEND": "Agg", **config.quick_env})
+    try:
+        with tempfile.TemporaryDirectory(prefix="ag-validate-") as tmp:
+            NotebookClient(nb, timeout=900, kernel_name="python3",
+                           resources={"metadata": {"path": tmp}}).execute()
+        return True, f"{sum(c.cell_type == 'code' for c in nb.cells)} code cells ran"
+    except CellExecutionError as exc:
+        return False, str(exc).strip().splitlines()[-1][:300]
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _own_failed(result: SubmissionResult, question: str) -> bool:
+    q = result.questions.get(question)
+    return bool(q and any(not c.passed for c in q.checks))
+
+
+def _losses(result: SubmissionResult, config: AssignmentConfig, skip: set[str]) -> list[str]:
+    return [
+        qid for qid, q in result.questions.items()
+        if qid in config.autograded and qid not in skip and (q.points or 0) < q.max_points
+    ]
+
+
+def validate_assignment(
+    config: AssignmentConfig, *, jobs: int = 2, run_notebook: bool = True,
+    skip: tuple[str, ...] = (),
+) -> ValidationReport:
+    report = ValidationReport(config.name)
+    if run_notebook:
+        ok, detail = run_source(config)
+        report.steps.append(Step("source notebook runs offline", ok, detail))
+    release = release_notebook(config)
+    key = answer_key(config, release)
+    mutants = load_mutants(config)
+    # Mutants and stubs skip the slow trained-accuracy question; the key does not.
+    fast_skip = set(skip) | ({config.accuracy.question} if config.accuracy else set())
+    with tempfile.TemporaryDirectory(prefix="ag-validate-") as tmp:
+        subs, out = Path(tmp) / "subs", Path(tmp) / "out"
+        key_dir, fast_dir = subs / "key", subs / "fast"
+        for d in (key_dir, fast_dir):
+            d.mkdir(parents=True)
+        nbformat.write(key, key_dir / "key_run1.ipynb")
+        nbformat.write(key, key_dir / "key_run2.ipynb")
+        nbformat.write(release, fast_dir / "stubs.ipynb")
+        for m in mutants:
+            nbformat.write(_with_answer(key, m.question, m.source),
+                           fast_dir / f"{m.kind}__{m.question}__{m.name}.ipynb")
+        full = {r.student: r for r in grade_batch(config, key_dir, out / "key", jobs=jobs,
+                                                  skip=tuple(skip), force=True).results}
+        fast = {r.student: r for r in grade_batch(config, fast_dir, out / "fast", jobs=jobs,
+                                                  skip=tuple(fast_skip), force=True).results}
+
+    k1, k2 = full["key_run1"], full["key_run2"]
+    short = _losses(k1, config, set(skip))
+    report.steps.append(Step(
+        "answer key scores full marks", not short and k1.status == "ok",
+        f"{k1.total:g}/{k1.max_total:g} autograded+manual max; status {k1.status}"
+        + (f"; lost points on {', '.join(short)}" if short else ""),
+    ))
+    stub = fast["stubs"]
+    scored = [q for q in config.autograded
+              if q not in fast_skip and (stub.questions[q].points or 0) > 0]
+    report.steps.append(Step(
+        "released stubs score zero", not scored,
+        "all autograded questions 0" if not scored else f"stubs earn points on {', '.join(scored)}",
+    ))
+    caught, alternatives_ok, problems = 0, 0, []
+    counts: dict[str, dict[str, int]] = {}
+    for m in mutants:
+        r = fast[f"{m.kind}__{m.question}__{m.name}"]
+        counts.setdefault(m.question, {"mistake": 0, "alternative": 0})[m.kind] += 1
+        losses = _losses(r, config, fast_skip)
+        if m.kind == "mistake":
+            others = [q for q in losses if q != m.question]
+            if _own_failed(r, m.question) and not others:
+                caught += 1
+            elif not _own_failed(r, m.question):
+                report.survivors.append(
+                    f"{m.question}/{m.name}: survived ({m.why}); checks of '{m.question}' "
+                    "should have caught it"
+                )
+            else:
+                problems.append(f"{m.question}/{m.name}: also lost points on {', '.join(others)}")
+        else:
+            if losses:
+                problems.append(f"{m.question}/{m.name} (correct alternative) lost points on "
+                                + ", ".join(losses) + "; " + _first_failure(r, losses))
+            else:
+                alternatives_ok += 1
+    mistakes = sum(m.kind == "mistake" for m in mutants)
+    alternatives = len(mutants) - mistakes
+    thin = [q for q in config.autograded if q not in fast_skip
+            and (counts.get(q, {}).get("mistake", 0) < 4 or counts.get(q, {}).get("alternative", 0) < 1)]
+    report.steps.append(Step(
+        "every mistake caught on its own question only",
+        caught == mistakes and not problems and mistakes > 0 and not report.survivors,
+        f"{caught}/{mistakes} caught" + (f"; {len(report.survivors)} survived" if report.survivors else "")
+        + ("; " + "; ".join(p for p in problems if "alternative" not in p) if problems else ""),
+    ))
+    report.steps.append(Step(
+        "every alternative correct answer full marks", alternatives_ok == alternatives,
+        f"{alternatives_ok}/{alternatives} full"
+        + ("; " + "; ".join(p for p in problems if "alternative" in p) if alternatives_ok < alternatives else ""),
+    ))
+    report.steps.append(Step(
+        "at least 4 mistakes and 1 alternative per question", not thin,
+        "ok" if not thin else "too few mutants for " + ", ".join(thin),
+    ))
+    same = _fingerprint(k1) == _fingerprint(k2)
+    report.steps.append(Step("checks are deterministic", same,
+                             "two runs identical" if same else "two runs of the key differ"))
+    return report
+
+
+def _first_failure(result: SubmissionResult, questions: list[str]) -> str:
+    for qid in questions:
+        for c in result.questions[qid].checks:
+            if not c.passed:
+                return f"{qid}/{c.name}: {c.message[:200]}"
+    return ""
+
+
+def _fingerprint(result: SubmissionResult) -> list:
+    return [
+        (qid, q.points, [(c.name, c.passed, c.message) for c in q.checks])
+        for qid, q in result.questions.items()
+    ]
+
+
+def render_table(report: ValidationReport) -> str:
+    rows = [("check", "result", "detail")] + [
+        (s.name, "PASS" if s.ok else "FAIL", s.detail) for s in report.steps
+    ]
+    w0 = max(len(r[0]) for r in rows)
+    lines = [f"| {r[0]:<{w0}} | {r[1]:<6} | {r[2]} |" for r in rows]
+    lines.insert(1, f"|{'-' * (w0 + 2)}|--------|--------|")
+    out = [f"autograder validate {report.assignment}", "", *lines]
+    if report.survivors:
+        out += ["", "Surviving mutants:"] + [f"  - {s}" for s in report.survivors]
+    out.append("")
+    out.append("VALID" if report.ok else "NOT VALID")
+    return "\n".join(out)
