@@ -232,6 +232,9 @@ def load_config(path: Path) -> AssignmentConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(path, None, "does not exist", f"Create {CONFIG_NAME}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(path, None, f"cannot be read ({reason})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, None, f"is not valid TOML ({exc})") from None
     top = _Reader(path, data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 import time
@@ -72,15 +73,19 @@ def _copy_extra_files(sub: SubmissionInput, dest: Path) -> list[str]:
 
 
 def data_env() -> tuple[dict[str, str], list[Path]]:
-    """Read-only data folders the notebook may load from, and how it finds them."""
-    try:
-        from autograder import datasets
-    except ImportError:
-        return {}, []
-    finder = getattr(datasets, "local_data_dirs", None)
-    folders = [p for p in finder() if p.is_dir()] if finder else []
-    env = {"LAB4_DATA_DIR": str(folders[0])} if folders else {}
-    return env, folders
+    """Read-only data folders a notebook may load from, and the variables that name them.
+
+    Debian's /usr/share/datasets is already visible (all of /usr is); the MNIST
+    test set in shared/ and AUTOGRADER_DATA_DIR are bound read-only at the same paths.
+    """
+    from autograder.datasets import shared_mnist_dirs
+
+    folders = [p.resolve() for p in shared_mnist_dirs() if p.is_dir()]
+    env = {"LAB4_OFFLINE": "1"}  # no network in the sandbox: do not even try to download
+    if data_dir := os.environ.get("AUTOGRADER_DATA_DIR"):
+        folders.append(Path(data_dir).resolve())
+        env["LAB4_DATA_DIR"] = str(Path(data_dir).resolve())
+    return env, list(dict.fromkeys(f for f in folders if f.is_dir()))
 
 
 def grade_submission(

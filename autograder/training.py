@@ -99,6 +99,7 @@ class TrainingResult:
     threads: int = 0
     output: str = ""  # "probabilities" or "logits": how the loss read the model's output
     wall_seconds: float = 0.0  # the whole call: saving, worker start, training, evaluation
+    cpu_seconds: float = 0.0  # CPU time of the worker's fit() (all threads)
 
     def summary(self) -> str:
         """The feedback note, e.g. 'trained on CPU, quick budget: accuracy 0.812 after ...'."""
@@ -445,6 +446,7 @@ def train_and_evaluate(
         threads=threads,
         output=str(report.get("output", ""))[:20],
         wall_seconds=round(time.perf_counter() - started, 3),
+        cpu_seconds=round(_number(report, "cpu_seconds"), 3),
     )
 
 
