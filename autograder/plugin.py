@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,16 @@ def run_checks(
     plugin = AutograderPlugin(
         submission, config, frozenset(skip), None if only is None else frozenset(only)
     )
+    # A safety net, not a limit students meet: a check stuck in the grader must not
+    # hang the batch. Only the signal method is safe in-process, so only on the main thread.
+    budget = config.limits.submission_timeout_s + (config.accuracy.timeout_s if config.accuracy else 0)
+    timeout_args = (
+        ["-p", "pytest_timeout", f"--timeout={budget:g}", "--timeout_method=signal"]
+        if threading.current_thread() is threading.main_thread()
+        else []
+    )
     args = [
+        *timeout_args,
         str(checks_dir),
         "-p", "no:cacheprovider",
         "-p", "no:randomly",
