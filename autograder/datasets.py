@@ -141,7 +141,7 @@ DIGESTS: dict[tuple[str, str], Digest] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: compare them with np.array_equal, not ==
 class Dataset:
     """One data set, split; images uint8 (N,28,28) or (N,32,32,3), labels int64 (N,).
 
@@ -482,6 +482,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 carry bytes
     }
 
     def find_class(self, module: str, name: str):

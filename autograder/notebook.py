@@ -16,11 +16,15 @@ from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_raw_cell
 
 from autograder.exceptions import NotebookError
 
 MAX_NOTEBOOK_BYTES = 50 << 20
 ANSWER, MANUAL, TEST, LOCKED, PLAIN = "answer", "manual", "test", "locked", "plain"
+
+
+_NEW_CELL = {"code": new_code_cell, "markdown": new_markdown_cell, "raw": new_raw_cell}
 
 
 def cell_role(cell: NotebookNode) -> str:
@@ -86,7 +90,9 @@ class Restored:
 def belongs_to(submitted: NotebookNode, release: NotebookNode, assignment: str) -> bool:
     """Is this the assignment's notebook at all (not another lab's)?"""
     tagged = submitted.metadata.get("autograder", {})
-    if isinstance(tagged, dict) and tagged.get("assignment") not in (None, assignment):
+    if not isinstance(tagged, dict):  # a student can write anything into metadata
+        tagged = {}
+    if tagged.get("assignment") not in (None, assignment):
         return False
     release_ids = {grade_id(c) for c in release.cells if grade_id(c)}
     found = {grade_id(c) for c in submitted.cells if grade_id(c)} & release_ids
@@ -118,17 +124,12 @@ def restore(submitted: NotebookNode, release: NotebookNode) -> Restored:
             ):
                 result.edited.append(gid)
             continue
-        extra = nbformat.from_dict(
-            {
-                "cell_type": cell.get("cell_type", "code"),
-                "metadata": {},  # a student cell never carries grading metadata or tags
-                "source": cell.get("source", ""),
-                **({"outputs": [], "execution_count": None} if cell.get("cell_type") == "code" else {}),
-            }
-        )
-        if extra.cell_type not in ("code", "markdown", "raw"):
+        # A student cell never carries grading metadata, tags or outputs; a fresh cell
+        # (with a valid id) holds only its source.
+        make = _NEW_CELL.get(cell.get("cell_type", "code"))
+        if make is None:
             continue
-        extras.setdefault(anchor, []).append(extra)
+        extras.setdefault(anchor, []).append(make(source=cell.get("source", "")))
     cells = list(extras.get(None, []))
     for rcell, gid in zip(release.cells, release_ids, strict=True):
         cell = copy.deepcopy(rcell)

@@ -166,7 +166,7 @@ def run_checks(
     # hang the batch. Only the signal method is safe in-process, so only on the main thread.
     budget = config.limits.submission_timeout_s + (config.accuracy.timeout_s if config.accuracy else 0)
     timeout_args = (
-        ["-p", "pytest_timeout", f"--timeout={budget:g}", "--timeout_method=signal"]
+        [f"--timeout={budget:g}", "--timeout_method=signal"]
         if threading.current_thread() is threading.main_thread()
         else []
     )

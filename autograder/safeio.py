@@ -19,37 +19,54 @@ from autograder.exceptions import BridgeError
 def read_untrusted(path: Path, root: Path, max_bytes: int) -> bytes:
     """Return the bytes of a regular file under `root`, following no links."""
     path = Path(path)
-    root = Path(root).resolve()
-    try:
-        rel = path.resolve(strict=False).relative_to(root)
-    except ValueError:
-        raise BridgeError(f"{path.name}: outside the scratch folder") from None
+    # Lexical paths only: resolving would follow the very links we must refuse.
+    given_root = Path(os.path.abspath(root))
+    target = Path(os.path.abspath(path))
+    rel = None
+    for base in (given_root, given_root.resolve()):
+        try:
+            rel = target.relative_to(base)
+            break
+        except ValueError:
+            continue
+    if rel is None:
+        raise BridgeError(f"{path.name}: outside the scratch folder")
+    if not rel.parts:
+        raise BridgeError(f"{path.name}: not a regular file")
     # Walk each component with O_NOFOLLOW so no link anywhere on the way is used.
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        parts = rel.parts
-        for part in parts[:-1]:
+        fd = os.open(given_root, os.O_RDONLY | os.O_DIRECTORY)
+    except (OSError, ValueError) as exc:
+        raise BridgeError(f"{path.name}: cannot be read ({_reason(exc)})") from None
+    try:
+        for part in rel.parts[:-1]:
             nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
             os.close(fd)
             fd = nfd
-        try:
-            ffd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
-        except OSError as exc:
-            raise BridgeError(f"{path.name}: cannot be read ({exc.strerror})") from None
-    except OSError as exc:
-        raise BridgeError(f"{path.name}: cannot be read ({exc.strerror})") from None
+        ffd = os.open(rel.parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        raise BridgeError(f"{path.name}: cannot be read ({_reason(exc)})") from None
     finally:
         os.close(fd)
-    with os.fdopen(ffd, "rb") as fh:
-        st = os.fstat(fh.fileno())
+    try:
+        st = os.fstat(ffd)
         if not stat.S_ISREG(st.st_mode):
             raise BridgeError(f"{path.name}: not a regular file")
         if st.st_size > max_bytes:
             raise BridgeError(f"{path.name}: {st.st_size} bytes, over the {max_bytes}-byte limit")
+        fh = os.fdopen(ffd, "rb")
+    except BaseException:
+        os.close(ffd)
+        raise
+    with fh:
         data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise BridgeError(f"{path.name}: over the {max_bytes}-byte limit")
     return data
+
+
+def _reason(exc: Exception) -> str:
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:

@@ -15,6 +15,7 @@ import re
 import stat
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +76,10 @@ def extract_zip(archive: Path, dest: Path) -> list[str]:
                 warnings.append(f"left out {name!r}: path escapes the archive")
                 continue
             if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
+                try:
+                    target.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    warnings.append(f"left out {name!r}: cannot be created ({exc.strerror})")
                 continue
             if info.file_size > MAX_MEMBER_BYTES:
                 warnings.append(f"left out {name!r}: larger than {MAX_MEMBER_BYTES >> 20} MiB")
@@ -83,14 +87,23 @@ def extract_zip(archive: Path, dest: Path) -> list[str]:
             total += info.file_size
             if total > MAX_ZIP_BYTES:
                 raise UnsafeArchive(f"{archive}: expands to more than {MAX_ZIP_BYTES >> 30} GiB")
-            target.parent.mkdir(parents=True, exist_ok=True)
             written = 0
-            with zf.open(info) as src, open(target, "wb") as out:
-                while chunk := src.read(1 << 20):
-                    written += len(chunk)
-                    if written > MAX_MEMBER_BYTES:  # the header lied about the size
-                        break
-                    out.write(chunk)
+            opened = False
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(target, "wb") as out:
+                    opened = True
+                    while chunk := src.read(1 << 20):
+                        written += len(chunk)
+                        if written > MAX_MEMBER_BYTES:  # the header lied about the size
+                            break
+                        out.write(chunk)
+            except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                # A corrupt member, or a name that clashes with a folder: leave it out.
+                if opened:
+                    target.unlink(missing_ok=True)
+                warnings.append(f"left out {name!r}: cannot be extracted ({exc})")
+                continue
             if written > MAX_MEMBER_BYTES:
                 target.unlink()
                 warnings.append(f"left out {name!r}: larger than declared")
@@ -175,4 +188,8 @@ def discover(path: Path, assignment: str, notebook_name: str, workdir: Path) -> 
 
 
 def _looks_like_student_dir(folder: Path, notebook_name: str) -> bool:
-    return any(p.suffix == ".ipynb" for p in folder.iterdir())
+    """One student's folder (holds the assignment's notebook, or a single notebook), as
+    opposed to a wrapper folder of `<student>.ipynb` files."""
+    if (folder / notebook_name).is_file():
+        return True
+    return len(_notebooks(folder)) == 1

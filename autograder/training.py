@@ -383,7 +383,12 @@ def train_and_evaluate(
     workdir.mkdir(parents=True, exist_ok=True)
     for name in (MODEL_FILE, TRAINED_FILE, X_FILE, Y_FILE, RECIPE_FILE, REPORT_FILE):
         (workdir / name).unlink(missing_ok=True)
-    model.save(workdir / MODEL_FILE)
+    try:
+        model.save(workdir / MODEL_FILE)
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types
+        raise AutograderError(
+            f"the model cannot be saved for training ({type(exc).__name__}: {str(exc)[:300]})"
+        ) from None
     _vet_saved_model(workdir / MODEL_FILE)
 
     idx = subsample(len(dataset.x_train), budget.train_samples, config.seed, 0)
@@ -423,7 +428,14 @@ def train_and_evaluate(
     if count_params(trained) != params:
         raise AutograderError("the trained model does not match the submitted architecture")
     x_test, y_test = held_out_split(dataset, budget, config.seed)
-    accuracy = evaluate_accuracy(trained, x_test, y_test, shape)
+    try:
+        accuracy = evaluate_accuracy(trained, x_test, y_test, shape)
+    except AutograderError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types
+        raise AutograderError(
+            f"evaluating the trained model failed ({type(exc).__name__}: {str(exc)[:300]})"
+        ) from None
 
     seconds = _number(report, "seconds")
     n_train = len(idx)

@@ -40,5 +40,7 @@ def gradebook_rows(results: list[SubmissionResult], config: AssignmentConfig) ->
 
 def write_gradebook(results: list[SubmissionResult], config: AssignmentConfig, path: Path) -> None:
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(gradebook_rows(results, config))
+    # CRLF (RFC 4180) also makes the writer quote a lone "\r" in a student id, which would
+    # otherwise end the row early in a spreadsheet.
+    csv.writer(buf, lineterminator="\r\n").writerows(gradebook_rows(results, config))
     atomic_write(path, buf.getvalue())

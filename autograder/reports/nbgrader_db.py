@@ -6,6 +6,8 @@ cell that nbgrader knows) or `q`; manual questions are left for formgrader.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 from autograder.config import AssignmentConfig
@@ -18,7 +20,15 @@ def write_nbgrader_scores(
     from nbgrader.api import Gradebook, MissingEntry
 
     notebook = config.notebook.stem
-    with Gradebook(f"sqlite:///{Path(db_path).resolve()}") as gb:
+    # nbgrader shells out to `alembic` to create a new gradebook; it lives beside this Python,
+    # which is not on PATH when the grader runs from a virtualenv that was not activated.
+    path = os.environ.get("PATH", "")
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{path}"
+    try:
+        gb = Gradebook(f"sqlite:///{Path(db_path).resolve()}")
+    finally:
+        os.environ["PATH"] = path
+    with gb:
         gb.update_or_create_assignment(config.name)
         gb.update_or_create_notebook(notebook, config.name)
         existing = {c.name for c in gb.find_notebook(notebook, config.name).grade_cells}

@@ -1,0 +1,452 @@
+"""Grading on a Dask cluster: `autograder grade ... --dask tcp://SCHEDULER:8786`.
+
+`dask_executor(address)` returns an Executor for `autograder.batch.grade_batch`: one
+Dask task per submission, results yielded as they finish (`distributed.as_completed`),
+each student exactly once. Everything else (hashing, skipping unchanged submissions,
+writing OUT/<student>/ and the class reports) stays on the machine that runs the command.
+
+Setting up a cluster::
+
+    dask scheduler                                   # on one machine: tcp://HOST:8786
+    dask worker tcp://HOST:8786 --nthreads 1 --nworkers 4          # CPU machines
+    dask worker tcp://HOST:8786 --nthreads 1 --resources "GPU=1"   # one per GPU
+
+Every worker needs this autograder (the same code: a result from a worker running
+different grader code stops the batch with a clear error, and is not saved), bubblewrap for
+isolation, and, for the `accuracy` question, the data sets (`autograder.datasets`). It
+needs neither the submissions nor the assignment folder: each task carries the
+submission's notebook and extra files, and the assignment's config, source notebook and
+checks, and the worker writes them into a private temporary folder for that one task
+(removed afterwards). A worker grades one submission at a time per process (a lock
+enforces it even with `--nthreads` > 1, since the checks run in pytest, which is not
+thread-safe); use `--nworkers` for parallelism. Each task sandboxes the student's kernel
+exactly as on one machine (`autograder.grade.grade_submission`): the kernel is a
+sandboxed child process of the worker, so a submission that exits or kills its kernel
+(or tries to kill its parent) costs a kernel restart, never the worker.
+
+GPU rule. Training for the `accuracy` question runs inside the same task as the other
+checks. A task asks for `resources={"GPU": 1}` when (1) the assignment has an
+`[accuracy]` question, (2) that question is not in the batch's `--skip` set, and (3) at
+least one worker of the cluster advertises a `GPU` resource when the batch starts;
+otherwise it asks for no resources and runs on any worker (training then uses the CPU
+budget of assignment.toml, and the feedback says so). If, later, no GPU worker has been
+connected for `gpu_grace_s` (default 60 s) while such tasks wait, they are resubmitted
+without the resource rather than waiting forever.
+
+Failures.
+- The scheduler cannot be reached: AutograderError at once ("could not reach the Dask
+  scheduler at ...").
+- A worker dies mid-batch (killed, OOM, machine lost): the scheduler reassigns its tasks
+  to other workers (the nanny restarts a killed worker process). Tasks that raise are
+  retried twice (`retries=2`). No result is lost or yielded twice.
+- A submission that takes down every worker that grades it (the scheduler's
+  `allowed-failures`, KilledWorker) gets a zero row with status "grader error: ..." that
+  is never cached, so the next run grades it again; the batch goes on.
+- No worker at all for `no_workers_timeout_s` (default 300 s), or the scheduler lost:
+  AutograderError; what was graded is saved, and re-running the command resumes.
+At most about two tasks per worker thread are in flight at once (at least 8), so the
+client's memory stays flat however large the class.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from autograder import __version__
+from autograder.config import AssignmentConfig, load_config
+from autograder.exceptions import AutograderError
+from autograder.submissions import SubmissionInput, safe_name
+
+DEFAULT_TIMEOUT_S = 10.0
+MAX_SHIPPED_FILE = 256 << 20  # as autograder.grade.MAX_EXTRA_FILE: larger files are not copied
+_GRADE_LOCK = threading.Lock()  # one grading per worker process (pytest is not thread-safe)
+
+
+# --------------------------------------------------------------------------------------
+# Worker side
+# --------------------------------------------------------------------------------------
+
+
+def code_digest() -> str:
+    """The grader's own code (the autograder package), as assignment_digest hashes it.
+
+    Not cached: read from disk each time, so a worker and the client on one machine
+    agree even while the package is being edited.
+    """
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256(__version__.encode())
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _write_files(files: dict[str, bytes], dest: Path) -> None:
+    for rel, data in files.items():
+        parts = Path(rel).parts
+        if not parts or Path(rel).is_absolute() or ".." in parts:
+            raise AutograderError(f"refusing to write shipped file {rel!r} outside {dest}")
+        target = dest.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+def grade_on_worker(
+    bundle: dict[str, Any] | None,
+    shipped: dict[str, Any] | None,
+    sub: SubmissionInput,
+    config_path: str,
+    release: dict,
+    skip: frozenset[str],
+    digest: str,
+) -> dict:
+    """One Dask task: write the shipped assignment and submission, grade, clean up.
+
+    Returns {"result": the result dict, "code": this worker's code_digest(), "worker": ...};
+    the client refuses a result graded by code other than its own.
+    """
+    from autograder.batch import _grade_job
+
+    code = code_digest()
+    with _GRADE_LOCK, tempfile.TemporaryDirectory(prefix="autograder-dask-") as tmp:
+        if bundle is not None:
+            _write_files(bundle["files"], Path(tmp) / "assignment")
+            config_path = str(Path(tmp) / "assignment" / bundle["config"])
+        if shipped is not None:
+            folder = Path(tmp) / "submission"
+            folder.mkdir()
+            _write_files(shipped["files"], folder)
+            sub = SubmissionInput(
+                sub.student,
+                folder / shipped["notebook"],
+                folder if shipped["has_folder"] else None,
+                sub.problem,
+            )
+        result = _grade_job(sub, config_path, release, skip, digest)
+    return {"result": result, "code": code, "worker": f"{socket.gethostname()} pid {os.getpid()}"}
+
+
+# --------------------------------------------------------------------------------------
+# Client side
+# --------------------------------------------------------------------------------------
+
+
+def _tree(root: Path, folder: Path) -> dict[str, bytes]:
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts:
+            files[str(path.relative_to(root))] = path.read_bytes()
+    return files
+
+
+def assignment_bundle(config: AssignmentConfig) -> dict[str, Any] | None:
+    """assignment.toml, the source notebook and the checks, as relative path -> bytes.
+
+    None when one of them lies outside the assignment folder: the workers must then
+    see the assignment at the same path as this machine.
+    """
+    root = config.root.resolve()
+    paths = [config.config_path.resolve(), config.notebook.resolve(), config.checks_dir.resolve()]
+    if not all(p == root or root in p.parents for p in paths):
+        return None
+    files = {str(p.relative_to(root)): p.read_bytes() for p in paths[:2]}
+    if config.checks_dir.is_dir():
+        files.update(_tree(root, config.checks_dir.resolve()))
+    return {"config": str(paths[0].relative_to(root)), "files": files}
+
+
+def ship_submission(sub: SubmissionInput) -> dict[str, Any] | None:
+    """The notebook and the extra files grading would copy (regular files only)."""
+    if sub.notebook is None:
+        return None
+    files: dict[str, bytes] = {}
+    try:
+        files[sub.notebook.name] = sub.notebook.read_bytes()
+    except OSError:
+        return None  # the worker reports it as unreadable, as a local run would
+    if sub.files is not None:
+        for path in sorted(sub.files.iterdir()):
+            if path.is_symlink() or not path.is_file() or path == sub.notebook:
+                continue
+            if path.name.startswith(".") or path.stat().st_size > MAX_SHIPPED_FILE:
+                continue
+            files[path.name] = path.read_bytes()
+    return {"notebook": sub.notebook.name, "files": files, "has_folder": sub.files is not None}
+
+
+def _workers(client) -> dict[str, dict]:
+    try:
+        info = client.scheduler_info(n_workers=-1)
+    except TypeError:  # older distributed: no n_workers argument
+        info = client.scheduler_info()
+    return dict(info.get("workers", {}))
+
+
+def _has_gpu(workers: dict[str, dict]) -> bool:
+    return any((w.get("resources") or {}).get("GPU", 0) >= 1 for w in workers.values())
+
+
+def needs_gpu(
+    config: AssignmentConfig, skip: frozenset[str] | set[str], cluster_has_gpu: bool
+) -> bool:
+    """The GPU rule (module doc): an ungraded-so-far accuracy question and a GPU worker."""
+    return bool(cluster_has_gpu and config.accuracy and config.accuracy.question not in skip)
+
+
+def _threads(workers: dict[str, dict]) -> int:
+    return sum(int(w.get("nthreads", 1) or 1) for w in workers.values())
+
+
+class DaskExecutor:
+    """The Executor protocol of autograder.batch, on a Dask cluster (see module doc)."""
+
+    def __init__(
+        self,
+        address: Any,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        gpu_grace_s: float = 60.0,
+        no_workers_timeout_s: float = 300.0,
+        poll_s: float = 2.0,
+    ) -> None:
+        from distributed import Client
+
+        self.timeout = timeout
+        self.gpu_grace_s = gpu_grace_s
+        self.no_workers_timeout_s = no_workers_timeout_s
+        self.poll_s = poll_s
+        if isinstance(address, Client):
+            self._client, self._owned = address, False
+            self.address = str(getattr(address.scheduler, "address", address))
+        else:
+            self._client, self._owned = None, True
+            self.address = str(address)
+            self._connect()
+        self.gpu_tasks = 0  # of the last run: how many tasks asked for a GPU
+        self.resubmitted = 0  # of the last run: GPU tasks resubmitted without the resource
+
+    # -- connection ---------------------------------------------------------------------
+    def _connect(self):
+        from distributed import Client
+
+        if self._client is not None and (
+            not self._owned or self._client.status in ("running", "connecting", "newly-created")
+        ):
+            return self._client
+        try:
+            self._client = Client(self.address, timeout=self.timeout, set_as_default=False)
+        except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError, ...
+            raise AutograderError(
+                f"could not reach the Dask scheduler at {self.address} ({type(exc).__name__}: "
+                f"{str(exc)[:200]}): start one with `dask scheduler` or pass a reachable "
+                "address"
+            ) from None
+        return self._client
+
+    def close(self) -> None:
+        if self._owned and self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+            self._client = None
+
+    @property
+    def client(self):
+        return self._connect()
+
+    # -- one batch ------------------------------------------------------------------------
+    def __call__(self, tasks: list[tuple]) -> Iterator[dict]:
+        try:
+            if tasks:
+                yield from self._run(tasks)
+        finally:
+            if self._owned:
+                self.close()
+
+    def _wait_for_workers(self, client) -> dict[str, dict]:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            workers = _workers(client)
+            if workers or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        if not workers:
+            raise AutograderError(
+                f"the Dask scheduler at {self.address} has no workers: start some with "
+                f"`dask worker {self.address} --nthreads 1`"
+            )
+        return workers
+
+    def _run(self, tasks: list[tuple]) -> Iterator[dict]:
+        from distributed import KilledWorker, as_completed
+
+        client = self._connect()
+        workers = self._wait_for_workers(client)
+        config_path = tasks[0][1]
+        config = load_config(Path(config_path))
+        bundle = assignment_bundle(config)
+        codes = {code_digest()}  # the client's code; a second one if edited mid-batch
+        use_gpu = _has_gpu(workers)
+        token = uuid.uuid4().hex[:8]
+
+        lock = threading.RLock()
+        queue: deque[int] = deque(range(len(tasks)))
+        live: dict[str, tuple[Any, int, bool]] = {}  # key -> (future, task index, wants GPU)
+        state = {"window": max(8, 2 * _threads(workers)), "abort": ""}
+        ac = as_completed([], loop=client.loop, with_results=False)
+        self.gpu_tasks = self.resubmitted = 0
+
+        def submit(i: int, gpu: bool, suffix: str = "") -> None:
+            sub, _, release, skip, digest = tasks[i]
+            key = f"autograder-{safe_name(sub.student)[:40]}-{digest[:16]}-{token}{suffix}"
+            fut = client.submit(
+                grade_on_worker,
+                bundle,
+                ship_submission(sub),
+                *tasks[i],
+                key=key,
+                pure=False,
+                retries=2,
+                resources={"GPU": 1} if gpu else None,
+            )
+            live[key] = (fut, i, gpu)
+            ac.add(fut)
+
+        def refill() -> None:
+            while queue and len(live) < state["window"]:
+                i = queue.popleft()
+                gpu = needs_gpu(config, tasks[i][3], use_gpu)
+                self.gpu_tasks += gpu
+                submit(i, gpu)
+
+        def watchdog(stop: threading.Event) -> None:
+            no_workers_since = no_gpu_since = None
+            while not stop.wait(self.poll_s):
+                try:
+                    current = _workers(client)
+                except Exception:  # noqa: BLE001 - scheduler gone: counts as no workers
+                    current = {}
+                now = time.monotonic()
+                no_workers_since = None if current else (no_workers_since or now)
+                if no_workers_since and now - no_workers_since > self.no_workers_timeout_s:
+                    with lock:
+                        state["abort"] = (
+                            f"no Dask worker connected to {self.address} for "
+                            f"{self.no_workers_timeout_s:.0f} s"
+                        )
+                        futures = [f for f, _, _ in live.values()]
+                    client.cancel(futures)
+                    return
+                with lock:
+                    waiting_gpu = [k for k, (_, _, g) in live.items() if g]
+                no_gpu_since = (
+                    None if (_has_gpu(current) or not waiting_gpu) else (no_gpu_since or now)
+                )
+                with lock:
+                    if current:
+                        state["window"] = max(8, 2 * _threads(current))
+                    if no_gpu_since and now - no_gpu_since > self.gpu_grace_s:
+                        old = []
+                        for key in waiting_gpu:
+                            fut, i, _ = live.pop(key)
+                            submit(i, False, f"-cpu{self.resubmitted}")
+                            self.resubmitted += 1
+                            old.append(fut)
+                        client.cancel(old)
+                        no_gpu_since = None
+                    refill()
+
+        stop = threading.Event()
+        guard = threading.Thread(
+            target=watchdog, args=(stop,), daemon=True, name="autograder-dask-watchdog"
+        )
+        yielded: set[str] = set()
+        try:
+            with lock:
+                refill()
+            guard.start()
+            for fut in ac:
+                with lock:
+                    entry = live.pop(fut.key, None)
+                    abort = state["abort"]
+                if abort:
+                    raise AutograderError(
+                        f"{abort}; the submissions graded so far are saved: run the same "
+                        "command again to grade the rest"
+                    )
+                if entry is None:
+                    continue  # replaced by a resubmission
+                i = entry[1]
+                sub = tasks[i][0]
+                if fut.status == "finished":
+                    reply = fut.result()
+                    if reply["code"] not in codes:
+                        codes.add(code_digest())  # this machine's code may have changed
+                    if reply["code"] not in codes:
+                        raise AutograderError(
+                            f"the Dask worker on {reply['worker']} runs different autograder "
+                            f"code from this machine (version {__version__} here). Install the "
+                            "same autograder on every worker and restart the workers"
+                        )
+                    data = reply["result"]
+                elif fut.status == "error":
+                    exc = fut.exception()
+                    if not isinstance(exc, KilledWorker):
+                        raise exc
+                    data = self._zero(
+                        config,
+                        sub.student,
+                        "grader error: the Dask workers "
+                        "grading this submission died; it is graded again next run",
+                    )
+                else:
+                    raise AutograderError(
+                        f"the Dask scheduler at {self.address} cancelled the grading of "
+                        f"{sub.student!r} (scheduler lost?); the submissions graded so far are "
+                        "saved: run the same command again to grade the rest"
+                    )
+                fut.release()
+                with lock:
+                    refill()
+                if data["student"] in yielded:
+                    continue
+                yielded.add(data["student"])
+                yield data
+        finally:
+            stop.set()
+            with lock:
+                pending = [f for f, _, _ in live.values()]
+                live.clear()
+                queue.clear()
+            if pending:
+                with contextlib.suppress(Exception):
+                    client.cancel(pending)
+            if guard.is_alive():
+                guard.join(self.poll_s + 5)
+
+    @staticmethod
+    def _zero(config: AssignmentConfig, student: str, status: str) -> dict:
+        from autograder.scoring import zero_result
+
+        result = zero_result(config, student, status)
+        result.content_hash = ""  # never cached: the next run grades it again
+        return result.to_dict()
+
+
+def dask_executor(address: Any, *, timeout: float = DEFAULT_TIMEOUT_S) -> DaskExecutor:
+    """An Executor that grades on the Dask cluster at `address` (or an existing Client).
+
+    Connects at once, so an unreachable scheduler is reported before any work starts.
+    """
+    return DaskExecutor(address, timeout=timeout)
