@@ -80,6 +80,9 @@ def _grade_job(
     try:
         result = grade_submission(sub, config, nb, skip=skip, digest=digest)
     except AutograderError as exc:
+        import sys
+
+        sys.stderr.write(f"autograder: grading {sub.student!r} failed: {exc}\n")
         result = zero_result(config, sub.student, f"grader error: {str(exc)[:200]}")
         result.content_hash = ""  # never cache a grader failure
     return result.to_dict()
@@ -128,7 +131,8 @@ def grade_batch(
     out.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="autograder-batch-"))
     try:
-        subs = discover(submissions, config.name, config.notebook.name, workdir)
+        warnings: list[str] = []
+        subs = discover(submissions, config.name, config.notebook.name, workdir, warnings)
         dirs = _student_dirs(subs)
         release: NotebookNode = release_notebook(config)
         grader_digest = assignment_digest(config)
@@ -160,6 +164,7 @@ def grade_batch(
             reused=reused,
             seconds=round(time.monotonic() - start, 2),
             out=out,
+            warnings=warnings,
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -102,6 +102,8 @@ def grade(assignment: str, submissions: Path, out: Path, jobs: int, skip: tuple[
                                 executor=executor, progress=progress, nbgrader_db=nbgrader_db)
     except AutograderError as exc:
         _fail(exc)
+    for warning in batch.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
     console.print(console_table(batch.results, config))
     click.echo(
         f"graded {batch.graded}, reused {batch.reused} unchanged, in {batch.seconds:.1f} s; "

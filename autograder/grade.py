@@ -47,13 +47,24 @@ def submission_digest(sub: SubmissionInput, assignment: str, skip: frozenset[str
     h.update(repr(sorted(skip)).encode())
     h.update(sub.problem.encode())
     if sub.notebook is not None and sub.notebook.is_file():
-        h.update(sub.notebook.read_bytes())
+        _hash_file(h, sub.notebook)
     if sub.files is not None:
         for path in sorted(sub.files.iterdir()):
             if path.is_file() and not path.is_symlink() and path != sub.notebook:
                 h.update(path.name.encode())
-                h.update(path.read_bytes())
+                _hash_file(h, path)
     return h.hexdigest()
+
+
+def _hash_file(h: hashlib._Hash, path: Path) -> None:
+    """Stream a file into the hash; past the size we would grade, its size stands in."""
+    size = path.stat().st_size
+    if size > MAX_EXTRA_FILE:
+        h.update(f"<{size} bytes>".encode())
+        return
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
 
 
 def _copy_extra_files(sub: SubmissionInput, dest: Path) -> list[str]:

@@ -19,7 +19,6 @@ import numpy as _np
 _save = _np.lib.format.write_array
 _load = _np.load
 _array = _np.array
-_contiguous = _np.ascontiguousarray
 _json_load = _json.load
 _json_dump = _json.dump
 _join = _os.path.join
@@ -77,7 +76,7 @@ class _Encoder:
                 raise TypeError(f"arrays of dtype {arr.dtype} are not plain numbers")
             name = self.file(".npy")
             with _open(_join(self.outdir, name), "wb") as fh:
-                _save(fh, _contiguous(arr), allow_pickle=False)
+                _save(fh, arr, allow_pickle=False)
             return {"t": "array", "file": name}
         raise TypeError(f"returned a {type(obj).__module__}.{type(obj).__qualname__}")
 

@@ -73,7 +73,9 @@ class AutograderPlugin:
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
-            self.errors.append(f"cannot collect {report.nodeid}: {report.longreprtext[-500:]}")
+            # The traceback names check source: it goes to the grader's log, never to feedback.
+            sys.stderr.write(f"autograder: cannot collect {report.nodeid}:\n{report.longreprtext}\n")
+            self.errors.append(f"cannot collect {report.nodeid}")
 
     # -- fixtures -----------------------------------------------------------------------
     @pytest.fixture(scope="session")

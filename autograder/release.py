@@ -58,7 +58,10 @@ def generate_release(config: AssignmentConfig) -> NotebookNode:
             os.environ["PATH"] = path
         out = course / "release" / config.name / config.notebook.name
         if not result.get("success") or not out.is_file():
-            log = (result.get("error") or result.get("log") or "")[-2000:]
+            log = "\n".join(
+                line for line in (result.get("log") or result.get("error") or "").splitlines()
+                if "[ERROR]" in line or "Error" in line
+            )[-1500:]
             raise ReleaseError(
                 f"nbgrader generate_assignment failed for {config.notebook}: {log}. "
                 "Fix the source notebook's nbgrader metadata (nbgrader validate helps)"

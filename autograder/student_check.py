@@ -39,18 +39,26 @@ def submittability(nb, assignment: str | None) -> tuple[str | None, list[str]]:
 
     problems: list[str] = []
     meta = nb.metadata.get("autograder", {})
-    found = meta.get("assignment") if isinstance(meta, dict) else None
+    if not isinstance(meta, dict):
+        meta = {}
+    found = meta.get("assignment") if isinstance(meta.get("assignment"), str) else None
     if assignment and found and found != assignment:
         problems.append(f"this is the notebook of {found!r}, not {assignment!r}")
     expected = meta.get("grade_ids", []) if isinstance(meta, dict) else []
+    if not isinstance(expected, list):
+        expected = []
+        problems.append("the notebook's metadata was edited: download it again")
     ids = [grade_id(c) for c in nb.cells if grade_id(c)]
-    for gid in expected:
+    for gid in (g for g in expected if isinstance(g, str)):
         if gid not in ids:
             problems.append(f"cell {gid!r} was deleted: download the notebook again and copy your answers in")
     for gid in sorted({i for i in ids if ids.count(i) > 1}):
         problems.append(f"cell {gid!r} appears more than once: delete the copy")
     for cell in nb.cells:
         meta_nb = cell.metadata.get("nbgrader", {})
+        if not isinstance(meta_nb, dict):
+            problems.append("a cell's nbgrader metadata was edited: download the notebook again")
+            continue
         if meta_nb.get("locked") or cell_role(cell) == TEST:
             checksum = meta_nb.get("checksum")
             if checksum and compute_checksum(cell) != checksum:

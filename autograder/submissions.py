@@ -138,8 +138,14 @@ def _visible(path: Path) -> list[Path]:
     )
 
 
-def discover(path: Path, assignment: str, notebook_name: str, workdir: Path) -> list[SubmissionInput]:
-    """Every submission under `path` (a folder or a .zip), one per student."""
+def discover(
+    path: Path, assignment: str, notebook_name: str, workdir: Path,
+    warnings: list[str] | None = None,
+) -> list[SubmissionInput]:
+    """Every submission under `path` (a folder or a .zip), one per student.
+
+    Members a zip had to leave out are reported in `warnings`.
+    """
     path = Path(path)
     if not path.exists():
         raise SubmissionError(f"{path}: no such file or folder. Pass the submissions folder or zip")
@@ -148,7 +154,9 @@ def discover(path: Path, assignment: str, notebook_name: str, workdir: Path) -> 
             raise SubmissionError(f"{path}: not a folder and not a zip file")
         root = Path(workdir) / "unzipped"
         root.mkdir(parents=True, exist_ok=True)
-        extract_zip(path, root)
+        left_out = extract_zip(path, root)
+        if warnings is not None:
+            warnings.extend(left_out)
         path = root
         entries = _visible(path)
         # An LMS zip often wraps everything in one top folder.
