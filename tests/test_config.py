@@ -124,7 +124,7 @@ def test_toy_fixture_config_is_valid(toy):
     "edit, key, words",
     [
         # unknown keys, at each level
-        (lambda t: t + "\nstray = 1\n", "stray", "not a known key"),
+        (lambda t: "stray = 1\n" + t, "stray", "not a known key"),
         (lambda t: t.replace('name = "demo"', 'name = "demo"\nnotbook = "x"'),
          "assignment.notbook", "not a known key"),
         (lambda t: t + "\n[limits]\nmemory_mb = 10\n", "limits.memory_mb", "not a known key"),
@@ -166,7 +166,8 @@ def test_toy_fixture_config_is_valid(toy):
          "accuracy.question", "not an autograded question"),
         (lambda t: t + ACCURACY.replace('question = "model"', 'question = "nope"'),
          "accuracy.question", "not an autograded question"),
-        (lambda t: t + ACCURACY.replace("max_params = 50000", 'max_params = 50000\ndataset = "imagenet"'),
+        (lambda t: t + ACCURACY.replace("max_params = 50000",
+                                        'max_params = 50000\ndataset = "imagenet"'),
          "accuracy.dataset", "must be one of"),
         (lambda t: t + ACCURACY.replace("[[0.85, 1.0], [0.80, 0.5]]", "[[85, 1.0]]"),
          "accuracy.gpu.thresholds[0]", "min_accuracy"),
@@ -188,7 +189,8 @@ def test_errors_name_file_and_dotted_key(tmp_path, edit, key, words):
 
 
 def test_schema_version_mismatch(tmp_path):
-    err = _error(tmp_path, BASE.replace("schema_version = 1", f"schema_version = {SCHEMA_VERSION + 1}"))
+    text = BASE.replace("schema_version = 1", f"schema_version = {SCHEMA_VERSION + 1}")
+    err = _error(tmp_path, text)
     assert err.key == "schema_version"
     assert f"is {SCHEMA_VERSION + 1}" in str(err) and f"version {SCHEMA_VERSION}" in str(err)
 

@@ -1,0 +1,504 @@
+"""The bridge: plain data in and out of a student's namespace, nothing else."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import zipfile
+
+import numpy as np
+import pytest
+
+from autograder import bridge
+from autograder.bridge import LocalSubmission, decode_response, encode_request, load_model_safely
+from autograder.exceptions import BridgeError, StudentCodeError, UnsafeModel
+
+
+def _sub(tmp_path, namespace, **kw) -> LocalSubmission:
+    return LocalSubmission(namespace, tmp_path / "scratch", **kw)
+
+
+def _echo(tmp_path) -> LocalSubmission:
+    return _sub(tmp_path, {"echo": lambda x: x, "pair": lambda a, b=0: (a, b)})
+
+
+# -- round trips ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        0, -7, 2**62, 3.25, -0.0, 1e-300, float("inf"), "", "héllo \u2603\n", None, True, False,
+        (1, "a", None), [1.5, [2, (3,)]], {"a": 1, "b": [1, 2], "c": {"d": None}}, (), [], {},
+    ],
+    ids=repr,
+)
+def test_plain_values_round_trip(tmp_path, value):
+    got = _echo(tmp_path).call("echo", value)
+    assert got == value
+    assert type(got) is type(value)
+    if isinstance(value, (tuple, list)) and value:
+        assert [type(v) for v in got] == [type(v) for v in value]
+
+
+def test_nan_round_trips_as_nan(tmp_path):
+    got = _echo(tmp_path).call("echo", float("nan"))
+    assert type(got) is float and math.isnan(got)
+
+
+@pytest.mark.parametrize(
+    "dtype", ["float64", "float32", "float16", "int8", "int16", "int32", "int64", "uint8",
+              "uint64", "bool"],
+)
+def test_arrays_round_trip_with_their_dtype(tmp_path, dtype):
+    rng = np.random.default_rng(0)
+    arr = (rng.normal(size=(3, 4, 2)) * 50).astype(dtype)
+    got = _echo(tmp_path).call("echo", arr)
+    assert type(got) is np.ndarray
+    assert got.dtype == np.dtype(dtype) and got.shape == arr.shape
+    np.testing.assert_array_equal(got, arr)
+
+
+def test_empty_and_noncontiguous_arrays(tmp_path):
+    sub = _echo(tmp_path)
+    got = sub.call("echo", np.zeros((0, 3)))
+    assert got.shape == (0, 3)
+    x = np.arange(20.0).reshape(4, 5)
+    np.testing.assert_array_equal(sub.call("echo", x.T[::2]), x.T[::2])
+    np.testing.assert_array_equal(sub.call("echo", np.asfortranarray(x)), x)
+
+
+def test_zero_d_array_keeps_its_shape(tmp_path):
+    got = _echo(tmp_path).call("echo", np.array(3.5))
+    assert type(got) is np.ndarray and got.shape == () and float(got) == 3.5
+
+
+def test_numpy_scalars_become_python_numbers(tmp_path):
+    sub = _sub(tmp_path, {"f": lambda: (np.int64(4), np.float32(0.5), np.bool_(True))})
+    got = sub.call("f")
+    assert got == (4, 0.5, True)
+    assert [type(v) for v in got] == [int, float, bool]
+
+
+def test_kwargs_and_nested_arrays(tmp_path):
+    sub = _echo(tmp_path)
+    got = sub.call("pair", np.ones(2), b={"w": np.arange(3)})
+    assert isinstance(got, tuple)
+    np.testing.assert_array_equal(got[0], np.ones(2))
+    np.testing.assert_array_equal(got[1]["w"], np.arange(3))
+
+
+def test_arguments_are_copies(tmp_path):
+    def mutate(x):
+        x[0] = 99
+        return x
+
+    x = np.zeros(3)
+    got = _sub(tmp_path, {"mutate": mutate}).call("mutate", x)
+    assert x[0] == 0 and got[0] == 99
+
+
+# -- refusals
+
+
+class _Yes:
+    def __eq__(self, other):
+        return True
+
+    __hash__ = None
+
+
+class _Liar(np.ndarray):
+    def __eq__(self, other):
+        return True
+
+    def __array_finalize__(self, obj):
+        pass
+
+
+@pytest.mark.parametrize(
+    "result, words",
+    [
+        (np.array([object(), 1], dtype=object), "dtype object"),
+        (np.array([1 + 2j]), "complex128"),
+        (np.array(["a", "b"]), "<U1"),
+        (np.zeros(2, dtype=[("a", "f4"), ("b", "i4")]), "dtype"),
+        (_Yes(), "_Yes"),
+        ({1: "int key"}, "keys must be strings"),
+        ({"a", "b"}, "set"),
+        (b"bytes", "bytes"),
+        (lambda: 1, "function"),
+        (1 + 2j, "complex"),
+    ],
+    ids=lambda v: type(v).__name__,
+)
+def test_refuses_what_is_not_plain_data(tmp_path, result, words):
+    sub = _sub(tmp_path, {"f": lambda: result})
+    with pytest.raises(BridgeError) as info:
+        sub.call("f")
+    assert not isinstance(info.value, StudentCodeError)
+    assert words in str(info.value)
+    assert "not plain data" in str(info.value)
+
+
+def test_too_deep_nesting_is_refused(tmp_path):
+    deep = 1
+    for _ in range(40):
+        deep = [deep]
+    with pytest.raises(BridgeError, match="nested"):
+        _sub(tmp_path, {"f": lambda: deep}).call("f")
+
+
+def test_ndarray_subclass_comes_back_as_plain_data(tmp_path):
+    liar = np.zeros(3).view(_Liar)
+    assert (liar == np.ones(3)) is True  # the rigged comparison, before the bridge
+    got = _sub(tmp_path, {"f": lambda: liar}).call("f")
+    assert type(got) is np.ndarray
+    assert not np.array_equal(got, np.ones(3))
+    np.testing.assert_array_equal(got, np.zeros(3))
+
+
+def test_tuple_and_list_subclasses_are_refused(tmp_path):
+    class Rigged(tuple):
+        def __eq__(self, other):
+            return True
+
+    with pytest.raises(BridgeError, match="Rigged"):
+        _sub(tmp_path, {"f": lambda: Rigged((1, 2))}).call("f")
+
+
+def test_student_exception_is_reported_with_its_message(tmp_path):
+    def broken(x):
+        return helper(x)
+
+    def helper(x):
+        raise ValueError(f"cannot handle {x}")
+
+    sub = _sub(tmp_path, {"broken": broken})
+    with pytest.raises(StudentCodeError) as info:
+        sub.call("broken", 7)
+    text = str(info.value)
+    assert text.startswith("broken raised ValueError: cannot handle 7")
+    assert "in helper" in text
+
+
+def test_missing_function(tmp_path):
+    sub = _sub(tmp_path, {"x": 5})
+    assert not sub.has("x") and not sub.has("nope")
+    with pytest.raises(StudentCodeError, match="no function named 'nope'"):
+        sub.call("nope")
+    with pytest.raises(StudentCodeError, match="no function named 'x'"):
+        sub.call("x")
+
+
+def test_system_exit_in_student_code_is_reported(tmp_path):
+    def bye():
+        raise SystemExit(3)
+
+    with pytest.raises(StudentCodeError, match="SystemExit"):
+        _sub(tmp_path, {"bye": bye}).call("bye")
+
+
+def test_call_model_requires_a_model(tmp_path):
+    with pytest.raises(BridgeError, match="not a Keras model"):
+        _sub(tmp_path, {"f": lambda: [1]}).call_model("f")
+
+
+def test_scratch_path_and_submitted_file(tmp_path):
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "model.keras").write_bytes(b"x")
+    (files / "link.keras").symlink_to(files / "model.keras")
+    sub = _sub(tmp_path, {}, files=files)
+    a, b = sub.scratch_path("out/../x y"), sub.scratch_path("out/../x y")
+    assert a != b and a.is_dir() and b.is_dir()
+    assert a.parent == sub.scratch / "work" and "/" not in a.name[:-2]
+    assert sub.submitted_file("model.keras") == files / "model.keras"
+    for name in ("link.keras", "../files/model.keras", ".hidden", "missing.keras"):
+        assert sub.submitted_file(name) is None, name
+    assert _sub(tmp_path, {}).submitted_file("model.keras") is None
+
+
+# -- decode_response on hand-written (hostile) responses
+
+
+@pytest.fixture
+def calldir(tmp_path):
+    d = tmp_path / "scratch" / ".calls" / "1"
+    d.mkdir(parents=True)
+    return d
+
+
+def _decode(calldir, response, raw=None):
+    path = calldir / "response.json"
+    if raw is not None:
+        path.write_bytes(raw)
+    else:
+        path.write_text(json.dumps(response))
+    return decode_response(calldir, calldir.parent.parent, "f", 1 << 20)
+
+
+def _ok(spec):
+    return {"ok": True, "result": spec}
+
+
+@pytest.mark.parametrize(
+    "response, raw",
+    [
+        (None, b"{not json"),
+        (None, b"\xff\xfe"),
+        (None, b"[" * 100_000),
+        ([1, 2], None),
+        ("ok", None),
+        (_ok(5), None),
+        (_ok({"v": 1}), None),
+        (_ok({"t": 5}), None),
+        (_ok({"t": "pickle", "v": "gASV"}), None),
+        (_ok({"t": "int", "v": "5"}), None),
+        (_ok({"t": "int", "v": 5.0}), None),
+        (_ok({"t": "int", "v": True}), None),
+        (_ok({"t": "bool", "v": 1}), None),
+        (_ok({"t": "str", "v": 5}), None),
+        (_ok({"t": "float", "v": 1.5}), None),
+        (_ok({"t": "float", "v": "abc"}), None),
+        (_ok({"t": "float", "v": "1" * 41}), None),
+        (_ok({"t": "list", "items": "abc"}), None),
+        (_ok({"t": "dict", "items": [[1, {"t": "none"}]]}), None),
+        (_ok({"t": "dict", "items": [["a"]]}), None),
+        (_ok({"t": "array", "file": "../../outside.npy"}), None),
+        (_ok({"t": "array", "file": "x.pkl"}), None),
+        (_ok({"t": "array", "file": "a" * 70 + ".npy"}), None),
+        (_ok({"t": "array", "file": "a\x00.npy"}), None),
+        (_ok({"t": "array", "file": "missing.npy"}), None),
+        (_ok({"t": "model", "file": "m.h5"}), None),
+    ],
+)
+def test_malformed_responses_are_refused(calldir, response, raw):
+    with pytest.raises(BridgeError):
+        _decode(calldir, response, raw)
+
+
+def test_deep_and_wide_results_are_refused(calldir, monkeypatch):
+    spec = {"t": "none"}
+    for _ in range(bridge.MAX_DEPTH + 2):
+        spec = {"t": "list", "items": [spec]}
+    with pytest.raises(BridgeError, match="nested too deeply"):
+        _decode(calldir, _ok(spec))
+    monkeypatch.setattr(bridge, "MAX_ITEMS", 10)
+    with pytest.raises(BridgeError, match="too many items"):
+        _decode(calldir, _ok({"t": "list", "items": [{"t": "none"}] * 20}))
+
+
+def test_response_file_limits(calldir, tmp_path, monkeypatch):
+    outside = tmp_path / "secret.json"
+    outside.write_text(json.dumps(_ok({"t": "str", "v": "secret"})))
+    (calldir / "response.json").symlink_to(outside)
+    with pytest.raises(BridgeError):
+        decode_response(calldir, calldir.parent.parent, "f", 1 << 20)
+    (calldir / "response.json").unlink()
+    monkeypatch.setattr(bridge, "MAX_JSON_BYTES", 100)
+    with pytest.raises(BridgeError, match="limit"):
+        _decode(calldir, _ok({"t": "str", "v": "x" * 200}))
+
+
+def _npy(arr, allow_pickle=False) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=allow_pickle)
+    return buf.getvalue()
+
+
+def test_pickled_npy_is_refused_without_unpickling(calldir, tmp_path):
+    canary = tmp_path / "canary"
+
+    class Boom:
+        def __reduce__(self):
+            return (canary.touch, ())
+
+    (calldir / "r1.npy").write_bytes(_npy(np.array([Boom()], dtype=object), allow_pickle=True))
+    with pytest.raises(BridgeError, match="not a valid .npy"):
+        _decode(calldir, _ok({"t": "array", "file": "r1.npy"}))
+    assert not canary.exists()
+
+
+@pytest.mark.parametrize(
+    "arr",
+    [np.zeros(2, dtype=[("a", "f4"), ("b", "i4")]), np.array([1 + 1j]), np.array(["x"]),
+     np.array([1, 2], dtype="datetime64[s]"), np.zeros(3, dtype="V4")],
+    ids=lambda a: str(a.dtype),
+)
+def test_npy_of_other_dtypes_is_refused(calldir, arr):
+    (calldir / "r1.npy").write_bytes(_npy(arr))
+    with pytest.raises(BridgeError, match="not plain numbers"):
+        _decode(calldir, _ok({"t": "array", "file": "r1.npy"}))
+
+
+def test_npy_that_is_not_npy_or_is_a_link(calldir, tmp_path):
+    (calldir / "r1.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(BridgeError, match="not a valid .npy"):
+        _decode(calldir, _ok({"t": "array", "file": "r1.npy"}))
+    secret = tmp_path / "secret.npy"
+    secret.write_bytes(_npy(np.arange(3)))
+    (calldir / "r2.npy").symlink_to(secret)
+    with pytest.raises(BridgeError):
+        _decode(calldir, _ok({"t": "array", "file": "r2.npy"}))
+
+
+def test_oversize_array_is_refused(calldir):
+    (calldir / "r1.npy").write_bytes(_npy(np.zeros(1000)))
+    (calldir / "response.json").write_text(json.dumps(_ok({"t": "array", "file": "r1.npy"})))
+    with pytest.raises(BridgeError, match="limit"):
+        decode_response(calldir, calldir.parent.parent, "f", 1000)
+
+
+def test_hand_written_valid_response(calldir):
+    (calldir / "r1.npy").write_bytes(_npy(np.arange(4, dtype=np.int16)))
+    spec = {"t": "tuple", "items": [{"t": "float", "v": "nan"}, {"t": "array", "file": "r1.npy"},
+                                    {"t": "dict", "items": [["k", {"t": "bool", "v": False}]]}]}
+    got = _decode(calldir, _ok(spec))
+    assert math.isnan(got[0]) and got[2] == {"k": False}
+    assert got[1].dtype == np.int16 and got[1].tolist() == [0, 1, 2, 3]
+
+
+def test_error_responses(calldir):
+    with pytest.raises(StudentCodeError) as info:
+        _decode(calldir, {"ok": False, "error": "KeyError: 'x'", "where": ["line 3 in f", 7]})
+    assert str(info.value) == "f raised KeyError: 'x' (line 3 in f, 7)"
+    with pytest.raises(StudentCodeError, match="f raised failed"):
+        _decode(calldir, {"ok": "yes"})
+    with pytest.raises(BridgeError) as info:
+        _decode(calldir, {"ok": False, "error": "f returned a set", "bad_type": True})
+    assert not isinstance(info.value, StudentCodeError) and "not plain data" in str(info.value)
+    with pytest.raises(StudentCodeError) as info:
+        _decode(calldir, {"ok": False, "error": "E" * 10_000})
+    assert len(str(info.value)) < 2100
+
+
+def test_encode_request_writes_plain_json_and_npy(tmp_path):
+    calldir = tmp_path / "c"
+    encode_request(calldir, "g", (np.ones(2), 3), {"k": (1.5, None)})
+    request = json.loads((calldir / "request.json").read_text())
+    assert request["function"] == "g" and request["model"] is None
+    assert request["args"]["t"] == "tuple"
+    assert sorted(p.name for p in calldir.iterdir()) == ["a1.npy", "request.json"]
+    assert np.load(calldir / "a1.npy", allow_pickle=False).tolist() == [1.0, 1.0]
+
+
+# -- Keras models (slow: importing TensorFlow takes seconds)
+
+
+@pytest.fixture(scope="module")
+def keras():
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    return pytest.importorskip("keras")
+
+
+def _sequential(keras, *layers):
+    return keras.Sequential([keras.Input(shape=(4,)), *layers])
+
+
+@pytest.mark.slow
+def test_call_with_model_builds_a_conv_model(tmp_path, keras):
+    def inspect(model, x):
+        conv = model.layers[0]
+        kernel, bias = conv.get_weights()
+        return tuple(model.input_shape[1:]), kernel, np.asarray(model(x[None])[0])
+
+    kernel = np.random.default_rng(1).normal(size=(3, 3, 2, 4)).astype(np.float32)
+    x = np.random.default_rng(2).normal(size=(5, 6, 2)).astype(np.float32)
+    shape, got_kernel, out = _sub(tmp_path, {"inspect": inspect}).call_with_model(
+        "inspect", x, kernel=kernel, input_shape=(5, 6, 2)
+    )
+    assert shape == (5, 6, 2)
+    np.testing.assert_array_equal(got_kernel, kernel)
+    assert out.shape == (3, 4, 4)
+    manual = sum(x[0:3, 0:3, c, None] * kernel[:, :, c, :] for c in range(2)).sum(axis=(0, 1))
+    np.testing.assert_allclose(out[0, 0], manual, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_load_model_safely_loads_a_plain_sequential(tmp_path, keras):
+    model = _sequential(keras, keras.layers.Dense(3, activation="relu"), keras.layers.Dense(2))
+    path = tmp_path / "plain.keras"
+    model.save(path)
+    loaded = load_model_safely(path)
+    assert [type(layer).__name__ for layer in loaded.layers] == ["Dense", "Dense"]
+    x = np.ones((1, 4), np.float32)
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_load_model_safely_refuses_a_lambda_layer(tmp_path, keras):
+    model = _sequential(keras, keras.layers.Lambda(lambda t: t * 2), keras.layers.Dense(1))
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    with pytest.raises(UnsafeModel, match="Lambda layer"):
+        load_model_safely(path)
+
+
+@pytest.mark.slow
+def test_load_model_safely_refuses_a_custom_layer(tmp_path, keras):
+    @keras.saving.register_keras_serializable(package="evil")
+    class Doubler(keras.layers.Layer):
+        def call(self, x):
+            return x * 2
+
+    model = _sequential(keras, Doubler(), keras.layers.Dense(1))
+    path = tmp_path / "custom.keras"
+    model.save(path)
+    with pytest.raises(UnsafeModel) as info:
+        load_model_safely(path)
+    assert "Doubler" in str(info.value)
+
+
+@pytest.mark.slow
+def test_model_returned_through_the_bridge(tmp_path, keras):
+    def make():
+        return _sequential(keras, keras.layers.Dense(2, name="out"))
+
+    def make_lambda():
+        return _sequential(keras, keras.layers.Lambda(lambda t: t + 1))
+
+    sub = _sub(tmp_path, {"make": make, "make_lambda": make_lambda})
+    model = sub.call_model("make")
+    assert [layer.name for layer in model.layers] == ["out"]
+    with pytest.raises(UnsafeModel, match="Lambda"):
+        sub.call_model("make_lambda")
+
+
+def test_load_model_safely_refuses_a_non_archive_and_a_link(tmp_path):
+    bad = tmp_path / "model.keras"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(UnsafeModel, match="not a valid .keras"):
+        load_model_safely(bad)
+    noconfig = tmp_path / "noconfig.keras"
+    with zipfile.ZipFile(noconfig, "w") as zf:
+        zf.writestr("metadata.json", "{}")
+    with pytest.raises(UnsafeModel, match="not a valid .keras"):
+        load_model_safely(noconfig)
+    link = tmp_path / "link.keras"
+    link.symlink_to(bad)
+    with pytest.raises(BridgeError):
+        load_model_safely(link)
+
+
+@pytest.mark.parametrize(
+    "config, words",
+    [
+        ({"class_name": "Sequential", "config": {"layers": [{"class_name": "Lambda"}]}}, "Lambda"),
+        ({"class_name": "TFOpLambda"}, "TFOpLambda"),
+        ({"class_name": "Evil", "module": "builtins"}, "builtins.Evil"),
+        ({"class_name": "Dense", "module": "keras.layers", "registered_name": "my>Evil"},
+         "my>Evil"),
+        ([{"nested": [{"class_name": "X", "module": "os"}]}], "os.X"),
+    ],
+)
+def test_keras_config_vetting_before_keras_reads_it(tmp_path, config, words):
+    path = tmp_path / "m.keras"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("config.json", json.dumps(config))
+    with pytest.raises(UnsafeModel, match=words.replace(">", ".")):
+        load_model_safely(path)

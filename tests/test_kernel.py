@@ -1,0 +1,170 @@
+"""One Jupyter kernel inside a Sandbox: outcomes, deadlines, floods, restarts, silence."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autograder.bridge import decode_response, encode_request
+from autograder.config import Limits
+from autograder.kernel import BRIDGE_MODULE, SandboxedKernel
+from autograder.sandbox import UID_BASE, UID_COUNT, Sandbox, capabilities
+
+pytestmark = [
+    pytest.mark.sandbox,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not capabilities().isolated,
+        reason="bubblewrap is not usable here (install Debian's bubblewrap and run as root)",
+    ),
+]
+
+LIMITS = Limits(memory_mib=1024, max_processes=32, cpu_time_s=120)
+
+
+def _sandbox_processes() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                uid = entry.stat().st_uid
+            except OSError:
+                continue
+            if UID_BASE <= uid < UID_BASE + UID_COUNT:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory):
+    sb = Sandbox(tmp_path_factory.mktemp("kernel") / "scratch", LIMITS)
+    k = SandboxedKernel(sb, max_output_bytes=1000, flood_bytes=1 << 20)
+    try:
+        k.start()
+        yield k
+    finally:
+        k.shutdown()
+        sb.close()
+
+
+def test_ok_and_error_outcomes(kernel):
+    ok = kernel.execute("print('hello'); x = 41", timeout=20)
+    assert (ok.kind, ok.error, ok.stdout) == ("ok", "", "hello\n")
+    assert not ok.fatal
+    ok = kernel.execute("print(x + 1)", timeout=20)
+    assert ok.stdout == "42\n"  # state persists between executes
+    err = kernel.execute("1 / 0", timeout=20)
+    assert err.kind == "error" and err.error == "ZeroDivisionError: division by zero"
+    assert not err.fatal
+    assert kernel.execute("print('after')", timeout=20).stdout == "after\n"
+
+
+def test_the_bridge_is_installed_and_serves_calls(kernel, tmp_path):
+    out = kernel.execute(f"import sys; print({BRIDGE_MODULE!r} in sys.modules)", timeout=20)
+    assert out.stdout == "True\n"
+    kernel.execute("import numpy as np\ndef twice(a, k=2):\n    return np.asarray(a) * k",
+                   timeout=20)
+    calldir = kernel.sandbox.scratch / ".calls" / "t1"
+    encode_request(calldir, "twice", (np.arange(3.0),), {"k": 3})
+    calldir.chmod(0o777)
+    outcome = kernel.execute(kernel.call_code(calldir), timeout=20)
+    assert outcome.kind == "ok", outcome
+    got = decode_response(calldir, kernel.sandbox.scratch, "twice", 1 << 20)
+    np.testing.assert_array_equal(got, [0.0, 3.0, 6.0])
+
+
+def test_kept_output_is_capped_but_counted(kernel):
+    out = kernel.execute("print('y' * 50_000)", timeout=20)
+    assert out.kind == "ok"
+    assert len(out.stdout) == 1000 and out.output_bytes >= 50_000
+
+
+def test_outcomes_that_need_a_restart(tmp_path):
+    with Sandbox(tmp_path / "scratch", LIMITS) as sb:
+        k = SandboxedKernel(sb, max_output_bytes=1000, flood_bytes=256 << 10)
+        try:
+            k.start()
+            k.execute("state = 'kept'", timeout=20)
+
+            start = time.monotonic()
+            out = k.execute("while True:\n    pass", timeout=1.5)
+            assert out.kind == "timeout" and out.fatal and "1.5 s" in out.error
+            assert time.monotonic() - start < 10
+            k.restart()
+            assert k.restarts == 1
+            after = k.execute("print(globals().get('state'))", timeout=20)
+            assert (after.kind, after.stdout) == ("ok", "None\n")  # a fresh kernel
+
+            out = k.execute("import os\nos._exit(3)", timeout=20)
+            assert out.kind == "died" and out.fatal
+            assert not k.is_alive()
+            k.restart()
+            assert k.is_alive() and k.execute("print(1)", timeout=20).stdout == "1\n"
+
+            flood = "import sys\nwhile True:\n    sys.stdout.write('z' * 65536)"
+            out = k.execute(flood, timeout=30)
+            assert out.kind == "output" and out.fatal and "more than" in out.error
+            assert out.output_bytes > 256 << 10 and len(out.stdout) <= 1000
+            k.restart()
+            assert k.execute("print(2)", timeout=20).stdout == "2\n"
+            assert k.restarts == 3
+        finally:
+            k.shutdown()
+        uid = sb.uid
+    if uid is not None:
+        assert not [p for p in _sandbox_processes() if Path(f"/proc/{p}").stat().st_uid == uid]
+
+
+def test_kernel_stderr_never_reaches_the_grader(tmp_path, capfd):
+    capfd.readouterr()
+    with Sandbox(tmp_path / "scratch", LIMITS) as sb:
+        k = SandboxedKernel(sb)
+        try:
+            k.start()
+            out = k.execute(
+                "import os, sys, subprocess\n"
+                "os.write(2, b'FDLEAK-2\\n'); os.write(1, b'FDLEAK-1\\n')\n"
+                "sys.__stderr__.write('DUNDERLEAK\\n'); sys.__stderr__.flush()\n"
+                "subprocess.run(['sh', '-c', 'echo CHILDLEAK >&2; echo CHILDOUT'])\n"
+                "import warnings; warnings.warn('WARNLEAK')\n"
+                "print('visible')\n",
+                timeout=30,
+            )
+            assert out.kind == "ok", out
+            assert "visible" in out.stdout
+            k.execute("import os\nos._exit(1)", timeout=20)  # a crash prints nothing either
+        finally:
+            k.shutdown()
+    captured = capfd.readouterr()
+    for marker in ("FDLEAK", "DUNDERLEAK", "CHILDLEAK", "CHILDOUT", "WARNLEAK"):
+        assert marker not in captured.err, captured.err
+        assert marker not in captured.out, captured.out
+
+
+def test_shutdown_leaves_no_process(tmp_path):
+    with Sandbox(tmp_path / "scratch", LIMITS) as sb:
+        k = SandboxedKernel(sb)
+        k.start()
+        k.execute(
+            "import subprocess\n"
+            "kids = [subprocess.Popen(['sleep', '600'], start_new_session=True) for _ in range(5)]",
+            timeout=20,
+        )
+        uid = sb.uid
+        if uid is not None:
+            mine = [p for p in _sandbox_processes() if Path(f"/proc/{p}").stat().st_uid == uid]
+            assert len(mine) >= 6  # the kernel and its five children
+        k.shutdown()
+        assert not k.is_alive()
+        if uid is not None:
+            left = []
+            for p in _sandbox_processes():
+                try:
+                    if Path(f"/proc/{p}").stat().st_uid == uid:
+                        left.append(p)
+                except OSError:
+                    pass
+            assert left == []
