@@ -38,12 +38,12 @@ class Submission(Protocol):
 
     student: str
 
-    def call(self, name: str, *args: Any, **kwargs: Any) -> Any: ...
+    def call(self, name: str, /, *args: Any, **kwargs: Any) -> Any: ...
 
-    def call_model(self, name: str, *args: Any, **kwargs: Any) -> Any: ...
+    def call_model(self, name: str, /, *args: Any, **kwargs: Any) -> Any: ...
 
     def call_with_model(
-        self, name: str, *args: Any, kernel: np.ndarray, input_shape: tuple, **kwargs: Any
+        self, name: str, /, *args: Any, kernel: np.ndarray, input_shape: tuple, **kwargs: Any
     ) -> Any: ...
 
     def has(self, name: str) -> bool: ...
@@ -258,14 +258,14 @@ class BaseSubmission:
         self._serve(calldir, name)
         return decode_response(calldir, self.scratch, name, self.max_array_bytes)
 
-    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+    def call(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         return self._call(name, args, kwargs, None)
 
-    def call_model(self, name: str, *args: Any, **kwargs: Any) -> Any:
+    def call_model(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         return _require_model(name, self._call(name, args, kwargs, None))
 
     def call_with_model(
-        self, name: str, *args: Any, kernel: np.ndarray, input_shape: tuple, **kwargs: Any
+        self, name: str, /, *args: Any, kernel: np.ndarray, input_shape: tuple, **kwargs: Any
     ) -> Any:
         model = {"kernel": np.asarray(kernel, dtype=np.float32), "input_shape": tuple(input_shape)}
         return self._call(name, args, kwargs, model)

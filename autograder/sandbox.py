@@ -235,6 +235,7 @@ class Sandbox:
     limits: Limits
     readonly: list[Path] = field(default_factory=list)
     caps: Capabilities = field(default_factory=capabilities)
+    gpu: bool = False  # pass NVIDIA device nodes through (training workers only)
 
     def __post_init__(self) -> None:
         self.scratch = Path(self.scratch).resolve()
@@ -345,8 +346,11 @@ class Sandbox:
                     made.add(anc)
             args += [how, str(path), str(path)]
             made.add(path)
+        args += ["--dev", "/dev"]
+        if self.gpu:
+            for node in sorted(Path("/dev").glob("nvidia*")):
+                args += ["--dev-bind", str(node), str(node)]
         args += [
-            "--dev", "/dev",
             "--proc", "/proc",
             "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
             "--unshare-cgroup-try",

@@ -313,32 +313,40 @@ def _worker_env() -> dict[str, str]:
 def _launch_worker(
     argv: list[str], workdir: Path, timeout_s: float | None
 ) -> subprocess.CompletedProcess:
-    """Run the training worker; the lead routes this through the sandbox later.
+    """Run the training worker in the sandbox: no network, its own uid, only `workdir`.
 
-    Plain subprocess for now: cwd=workdir, the grader's environment without proxies, its
-    own process group so that a timeout kills everything it started.
+    The workdir holds the model and the training split; the test split never enters it.
+    The worker needs the autograder package itself, which is bound read-only (the
+    assignment, its checks and the grader's outputs are not). On a GPU machine the
+    NVIDIA device nodes are passed through.
     """
-    proc = subprocess.Popen(
-        argv,
-        cwd=workdir,
-        env=_worker_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
-        start_new_session=True,
+    from autograder.config import Limits
+    from autograder.sandbox import Sandbox
+
+    package = Path(__file__).resolve().parent
+    limits = Limits(
+        memory_mib=int(os.environ.get("AUTOGRADER_TRAIN_MEMORY_MIB", "6144")),
+        max_processes=512,  # TensorFlow and XLA start many threads; each counts as a pid
+        cpu_time_s=int((timeout_s or 3600) * max(os.cpu_count() or 1, 1)) + 60,
+        file_size_mib=1024,
     )
-    try:
-        out, err = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+    env = {
+        k: v for k, v in _worker_env().items()
+        if k in ("PYTHONPATH", "PYTHONHASHSEED", "TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND",
+                 "AUTOGRADER_TRAIN_THREADS", "XLA_FLAGS")
+    }
+    env["PYTHONPATH"] = str(package.parent)
+    if detect_device().kind == "gpu":
+        env["CUDA_VISIBLE_DEVICES"] = os.environ.get("CUDA_VISIBLE_DEVICES", "0")
+    with Sandbox(workdir, limits, readonly=[package], gpu=detect_device().kind == "gpu") as box:
+        proc = box.run(argv, timeout=timeout_s or 3600, env=env, cwd=workdir)
+    if proc.returncode == -9:
         raise AutograderError(
             f"training ran past its {timeout_s:.0f}-second limit and was stopped; "
             "a smaller model trains faster"
-        ) from None
-    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+        )
+    out = proc.stdout.decode(errors="replace") if isinstance(proc.stdout, bytes) else proc.stdout
+    return subprocess.CompletedProcess(argv, proc.returncode, out, out)
 
 
 def _read_report(workdir: Path) -> dict[str, Any]:
