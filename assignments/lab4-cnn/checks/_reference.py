@@ -42,13 +42,16 @@ def asym_kernel(rng: np.random.Generator, shape, low: int = -4, high: int = 5) -
     A true convolution (flipped kernel) or a transposed kernel then gives
     different numbers than a cross-correlation.
     """
-    while True:
+    shape = tuple(np.atleast_1d(shape))
+    axes = [a for a in range(min(2, len(shape))) if shape[a] > 1]
+    for _ in range(1000):
         w = int_array(rng, shape, low, high)
-        flips = [w[::-1]]
-        if w.ndim >= 2:
-            flips += [w[:, ::-1], w[::-1, ::-1]]
+        flips = [np.flip(w, axis=a) for a in axes]
+        if len(axes) == 2:
+            flips.append(np.flip(w, axis=tuple(axes)))
         if all(not np.array_equal(w, f) for f in flips) and np.count_nonzero(w) >= w.size // 2:
             return w
+    raise AssertionError(f"no asymmetric integer kernel of shape {shape}")
 
 
 # -- 1D / 2D cross-correlation -------------------------------------------------------------
@@ -137,14 +140,16 @@ def tf_output_size(n, k, stride=1, padding="valid") -> int:
 
 
 def pool2d(x, pool_size=2, stride=None, op: str = "max") -> np.ndarray:
+    """Per-channel pooling of x (H, W, C), no padding; pool_size/stride ints or pairs."""
     x = np.asarray(x, dtype=np.float64)
-    s = pool_size if stride is None else stride
-    ho = (x.shape[0] - pool_size) // s + 1
-    wo = (x.shape[1] - pool_size) // s + 1
+    ph, pw = pair(pool_size)
+    sh, sw = (ph, pw) if stride is None else pair(stride)
+    ho = (x.shape[0] - ph) // sh + 1
+    wo = (x.shape[1] - pw) // sw + 1
     out = np.empty((ho, wo, x.shape[2]))
     for i in range(ho):
         for j in range(wo):
-            window = x[i * s : i * s + pool_size, j * s : j * s + pool_size, :]
+            window = x[i * sh : i * sh + ph, j * sw : j * sw + pw, :]
             out[i, j] = window.max(axis=(0, 1)) if op == "max" else window.mean(axis=(0, 1))
     return out
 
@@ -188,12 +193,16 @@ def sobel_edges(images) -> np.ndarray:
 
 
 def filters_to_images(kernel) -> np.ndarray:
-    """Kernel (kh, kw, C, F) -> (F, kh, kw, 1): input channel 0, min-max scaled per filter."""
+    """Kernel (kh, kw, C, F) -> (F, kh, kw, 1): input channel 0, min-max scaled per filter.
+
+    A constant filter becomes all zeros.
+    """
     k = np.asarray(kernel, dtype=np.float64)[:, :, 0, :]
     k = np.moveaxis(k, -1, 0)
     lo = k.min(axis=(1, 2), keepdims=True)
-    hi = k.max(axis=(1, 2), keepdims=True)
-    return ((k - lo) / (hi - lo))[..., None]
+    span = k.max(axis=(1, 2), keepdims=True) - lo
+    safe = np.where(span > 0, span, 1.0)
+    return np.where(span > 0, (k - lo) / safe, 0.0)[..., None]
 
 
 # -- Keras models (already loaded in the grader with safe_mode=True) -------------------------

@@ -97,7 +97,9 @@ def test_same_strided(submission, rng):
 @pytest.mark.points(1)
 def test_valid_string(submission, rng):
     """padding='valid' / 'VALID' means no padding."""
-    for shape, kshape, s, p in (((7, 8, 2), (3, 2, 2, 2), (2, 1), "valid"),
-                                ((6, 6, 1), (2, 2, 1, 3), 2, "VALID")):
+    for shape, kshape, s, p in (
+        ((7, 8, 2), (3, 2, 2, 2), (2, 1), "valid"),
+        ((6, 6, 1), (2, 2, 1, 3), 2, "VALID"),
+    ):
         x, w = ref.int_array(rng, shape), ref.asym_kernel(rng, kshape)
         check(submission, x, w, stride=s, padding=p)

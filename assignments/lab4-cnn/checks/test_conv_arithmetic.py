@@ -51,7 +51,13 @@ def test_output_size_padding(submission):
 @pytest.mark.points(2)
 def test_output_size_dilation(submission):
     """A dilated kernel spans k + (k - 1)(d - 1) inputs."""
-    cases = ((28, 3, 1, 0, 2), (10, 3, 1, 1, 2), (15, 3, 2, 0, 3), (20, 4, 2, 1, 2), (9, 2, 1, 0, 4))
+    cases = (
+        (28, 3, 1, 0, 2),
+        (10, 3, 1, 1, 2),
+        (15, 3, 2, 0, 3),
+        (20, 4, 2, 1, 2),
+        (9, 2, 1, 0, 4),
+    )
     for n, k, s, p, d in cases:
         check_output_size(submission, n, k, stride=s, padding=p, dilation=d)
 
@@ -60,7 +66,9 @@ def test_output_size_dilation(submission):
 def test_same_padding(submission):
     """Per-side padding that keeps the size for an odd kernel at stride 1."""
     for k in (1, 3, 5, 7, 11):
-        expect_int(submission.call("same_padding", k), ref.same_padding(k), what=f"same_padding({k})")
+        expect_int(
+            submission.call("same_padding", k), ref.same_padding(k), what=f"same_padding({k})"
+        )
 
 
 @pytest.mark.points(1)

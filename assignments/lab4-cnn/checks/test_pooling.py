@@ -67,3 +67,11 @@ def test_avg_pool_size_and_stride(submission, rng):
     check(submission, "avg", distinct(rng, (9, 10, 2)), pool_size=3)
     check(submission, "avg", distinct(rng, (9, 8, 2)), pool_size=3, stride=2)
     check(submission, "avg", rng.normal(size=(5, 6, 3)), pool_size=2, stride=1)
+
+
+@pytest.mark.points(1)
+def test_pair_pool_size_and_stride(submission, rng):
+    """pool_size and stride as (rows, columns) pairs."""
+    check(submission, "max", distinct(rng, (8, 9, 2)), pool_size=(2, 3))
+    check(submission, "avg", distinct(rng, (8, 9, 2)), pool_size=(3, 2), stride=(2, 1))
+    check(submission, "max", distinct(rng, (7, 10, 1)), pool_size=(2, 2), stride=(1, 3))

@@ -103,7 +103,14 @@ def decode_png(data: bytes, what: str) -> np.ndarray:
 def logged(submission, tag: str, images, what: str, **options) -> tuple[list, int]:
     """Call log_images into a fresh folder; return (the tag's summaries, its step)."""
     logdir = submission.scratch_path("tensorboard")
-    submission.call("log_images", str(logdir), images, **options)
+    if "name" in options:
+        # `name` cannot be a keyword of Submission.call (its own first parameter), so
+        # step and name go by position, as in the signature (logdir, images, step, name).
+        kwargs = {k: v for k, v in options.items() if k not in ("step", "name")}
+        args = (str(logdir), images, options.get("step", 0), options["name"])
+        submission.call("log_images", *args, **kwargs)
+    else:
+        submission.call("log_images", str(logdir), images, **options)
     summaries = image_summaries(logdir)
     if not summaries:
         fail(
@@ -218,3 +225,12 @@ def test_filters_to_images_input_channel_0(submission, rng):
     kernel = rng.normal(size=(3, 3, 3, 4)).astype(np.float32)
     got, what = filters(submission, kernel, (8, 8, 3))
     expect_array(got, ref.filters_to_images(kernel), what=what)
+
+
+@pytest.mark.points(1)
+def test_filters_to_images_constant_filter(submission, rng):
+    """A constant filter (no range to scale) becomes all zeros, never NaN."""
+    kernel = rng.normal(size=(2, 3, 1, 3)).astype(np.float32)
+    kernel[:, :, 0, 1] = 0.25
+    got, what = filters(submission, kernel, (7, 7, 1))
+    expect_array(got, ref.filters_to_images(kernel), what=f"{what}, one filter constant")

@@ -54,6 +54,40 @@ def test_tf_conv2d_same(submission, rng):
     )
 
 
+@pytest.mark.points(1)
+def test_tf_conv2d_pair_stride_lowercase(submission, rng):
+    """stride as a (rows, columns) pair; padding in lower case."""
+    check_conv(
+        submission,
+        rng.normal(size=(2, 9, 7, 2)),
+        rng.normal(size=(3, 2, 2, 3)),
+        stride=(2, 1),
+        padding="same",
+    )
+    check_conv(
+        submission,
+        ref.int_array(rng, (1, 8, 10, 1)),
+        ref.asym_kernel(rng, (2, 3, 1, 2)),
+        stride=(1, 3),
+        padding="valid",
+    )
+
+
+@pytest.mark.points(1)
+def test_tf_conv2d_input_dtypes(submission, rng):
+    """float64 images with integer kernels (and the reverse) are converted to float32."""
+    images = ref.int_array(rng, (2, 6, 5, 2))
+    kernels = ref.asym_kernel(rng, (2, 2, 2, 3)).astype(np.int64)
+    what = ref.conv_call("tf_conv2d", images.shape, kernels.shape) + ", float64 images, int kernels"
+    got = submission.call("tf_conv2d", images, kernels)
+    expect_array(got, ref.conv2d_batch(images, kernels), what=what)
+    images = images.astype(np.int32)
+    kernels = rng.normal(size=(3, 3, 2, 2))
+    what = ref.conv_call("tf_conv2d", images.shape, kernels.shape) + ", int images, float64 kernels"
+    got = submission.call("tf_conv2d", images, kernels)
+    expect_array(got, ref.conv2d_batch(images, kernels), what=what)
+
+
 def sobel_input(rng):
     """Integer grey levels / 8 on a non-square batch: exact in float32."""
     return (rng.integers(0, 9, size=(2, 9, 7, 1)) / 8.0).astype(np.float32)

@@ -1,0 +1,16 @@
+# kind: alternative
+# why: Sequential with 'same' convolutions, average pooling, global pooling and a separate Softmax layer
+def build_model(input_shape=(28, 28, 1), num_classes=10):
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            keras.layers.Conv2D(8, (3, 3), padding="same", activation="relu"),
+            keras.layers.AveragePooling2D(pool_size=2),
+            keras.layers.Conv2D(16, (3, 3), padding="same", activation="relu"),
+            keras.layers.BatchNormalization(),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(num_classes),
+            keras.layers.Softmax(),
+        ]
+    )

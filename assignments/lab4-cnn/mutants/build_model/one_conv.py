@@ -1,0 +1,13 @@
+# kind: mistake
+# why: a single Conv2D layer followed by pooling and Dense
+def build_model(input_shape=(28, 28, 1), num_classes=10):
+    model = keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            keras.layers.Dense(num_classes, activation="softmax"),
+        ]
+    )
+    return model

@@ -1,0 +1,14 @@
+# kind: mistake
+# why: adds the padding once (one side) instead of 2p
+def conv_output_size(n, k, stride=1, padding=0, dilation=1):
+    return (n + padding - k - (k - 1) * (dilation - 1)) // stride + 1
+
+
+def same_padding(k):
+    return k // 2
+
+
+def tf_output_size(n, k, stride=1, padding="valid"):
+    if padding.lower() == "same":
+        return -(-n // stride)
+    return -(-(n - k + 1) // stride)

@@ -1,0 +1,15 @@
+# kind: mistake
+# why: builds the strides as [s, s], so a (rows, columns) stride pair breaks
+def tf_conv2d(images, kernels, stride=1, padding="VALID"):
+    images = tf.cast(tf.convert_to_tensor(images), tf.float32)
+    kernels = tf.cast(tf.convert_to_tensor(kernels), tf.float32)
+    strides = [1, stride, stride, 1]
+    return tf.nn.conv2d(images, kernels, strides=strides, padding=padding.upper())
+
+
+def sobel_edges(images):
+    gx = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float32)
+    gy = gx.T
+    kernel = np.stack([gx, gy], axis=-1)[:, :, None, :]
+    images = tf.convert_to_tensor(images, dtype=tf.float32)
+    return tf.nn.conv2d(images, kernel, strides=1, padding="SAME")
