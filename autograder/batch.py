@@ -124,8 +124,12 @@ def grade_batch(
     start = time.monotonic()
     unknown = sorted(set(skip) - set(config.questions))
     if unknown:
-        raise ConfigError(config.config_path, "questions", f"--skip names unknown question {unknown[0]!r}",
-                          "Use one of: " + ", ".join(config.questions))
+        raise ConfigError(
+            config.config_path,
+            "questions",
+            f"--skip names unknown question {unknown[0]!r}",
+            "Use one of: " + ", ".join(config.questions),
+        )
     skipped = frozenset(skip)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

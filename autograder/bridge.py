@@ -179,9 +179,7 @@ def _check_keras_config(node: Any, depth: int = 0) -> None:
         module = node.get("module")
         registered = node.get("registered_name")
         if cls in ("Lambda", "TFOpLambda"):
-            raise UnsafeModel(
-                f"the model contains a {cls} layer; only built-in layers are allowed"
-            )
+            raise UnsafeModel(f"the model contains a {cls} layer; only built-in layers are allowed")
         if isinstance(module, str) and not module.startswith(SAFE_MODULE_PREFIXES):
             raise UnsafeModel(f"the model uses {module}.{cls}, which is not part of Keras")
         if isinstance(registered, str) and registered != cls and not registered.startswith("keras"):
@@ -287,7 +285,10 @@ class LocalSubmission(BaseSubmission):
     ) -> None:
         super().__init__()
         self.namespace, self.scratch, self.student, self.files = (
-            namespace, Path(scratch), student, files
+            namespace,
+            Path(scratch),
+            student,
+            files,
         )
 
     def has(self, name: str) -> bool:

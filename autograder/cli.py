@@ -23,8 +23,13 @@ def main() -> None:
 
 @main.command()
 @click.argument("assignment")
-@click.option("--out", "out", type=click.Path(path_type=Path), required=True,
-              help="Folder to write DIR/<assignment>/<notebook>.ipynb into.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder to write DIR/<assignment>/<notebook>.ipynb into.",
+)
 def release(assignment: str, out: Path) -> None:
     """Write the student version of ASSIGNMENT (nbgrader generate_assignment)."""
     from autograder.config import load_assignment
@@ -39,8 +44,9 @@ def release(assignment: str, out: Path) -> None:
 
 @main.command()
 @click.argument("assignment")
-@click.option("--out", "out", type=click.Path(path_type=Path), default=Path("solutions"),
-              show_default=True)
+@click.option(
+    "--out", "out", type=click.Path(path_type=Path), default=Path("solutions"), show_default=True
+)
 @click.option("--no-execute", is_flag=True, help="Write the key without running it.")
 def solutions(assignment: str, out: Path, no_execute: bool) -> None:
     """Write the answer key of ASSIGNMENT (generated from the source notebook)."""
@@ -48,8 +54,9 @@ def solutions(assignment: str, out: Path, no_execute: bool) -> None:
     from autograder.release import write_answer_key
 
     try:
-        path = write_answer_key(load_assignment(assignment), out, execute=not no_execute,
-                                env={"LAB4_QUICK": "1"})
+        path = write_answer_key(
+            load_assignment(assignment), out, execute=not no_execute, env={"LAB4_QUICK": "1"}
+        )
     except AutograderError as exc:
         _fail(exc)
     click.echo(f"answer key {path}")
@@ -59,16 +66,37 @@ def solutions(assignment: str, out: Path, no_execute: bool) -> None:
 @click.argument("assignment")
 @click.argument("submissions", type=click.Path(path_type=Path))
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True)
-@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
-              help="Submissions graded in parallel.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Submissions graded in parallel.",
+)
 @click.option("--skip", multiple=True, metavar="QUESTION", help="Leave a question ungraded.")
 @click.option("--force", is_flag=True, help="Re-grade submissions already graded unchanged.")
-@click.option("--dask", "dask_address", metavar="ADDRESS",
-              help="Grade on a Dask cluster (tcp://SCHEDULER:8786).")
-@click.option("--nbgrader-db", type=click.Path(path_type=Path),
-              help="Also write scores into this nbgrader gradebook.db.")
-def grade(assignment: str, submissions: Path, out: Path, jobs: int, skip: tuple[str, ...],
-          force: bool, dask_address: str | None, nbgrader_db: Path | None) -> None:
+@click.option(
+    "--dask",
+    "dask_address",
+    metavar="ADDRESS",
+    help="Grade on a Dask cluster (tcp://SCHEDULER:8786).",
+)
+@click.option(
+    "--nbgrader-db",
+    type=click.Path(path_type=Path),
+    help="Also write scores into this nbgrader gradebook.db.",
+)
+def grade(
+    assignment: str,
+    submissions: Path,
+    out: Path,
+    jobs: int,
+    skip: tuple[str, ...],
+    force: bool,
+    dask_address: str | None,
+    nbgrader_db: Path | None,
+) -> None:
     """Grade every submission in SUBMISSIONS (folder or .zip) into OUT."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -89,17 +117,32 @@ def grade(assignment: str, submissions: Path, out: Path, jobs: int, skip: tuple[
             from autograder.distributed import dask_executor
 
             executor = dask_executor(dask_address)
-        with Progress(TextColumn("{task.description}"), BarColumn(),
-                      TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(),
-                      console=console, transient=False) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        ) as bar:
             task = bar.add_task("grading", total=None)
 
             def progress(result, done, total):
-                bar.update(task, completed=done, total=total,
-                           description=f"graded {result.student[:30]}")
+                bar.update(
+                    task, completed=done, total=total, description=f"graded {result.student[:30]}"
+                )
 
-            batch = grade_batch(config, submissions, out, jobs=jobs, skip=skip, force=force,
-                                executor=executor, progress=progress, nbgrader_db=nbgrader_db)
+            batch = grade_batch(
+                config,
+                submissions,
+                out,
+                jobs=jobs,
+                skip=skip,
+                force=force,
+                executor=executor,
+                progress=progress,
+                nbgrader_db=nbgrader_db,
+            )
     except AutograderError as exc:
         _fail(exc)
     for warning in batch.warnings:
@@ -123,7 +166,11 @@ def check(notebook: Path, assignment: str | None) -> None:
     except AutograderError as exc:
         _fail(exc)
     for gid, outcome in report.tests.items():
-        mark = click.style("PASS", fg="green") if outcome == "passed" else click.style("FAIL", fg="red")
+        mark = (
+            click.style("PASS", fg="green")
+            if outcome == "passed"
+            else click.style("FAIL", fg="red")
+        )
         click.echo(f"{mark} {gid}" + ("" if outcome == "passed" else f": {outcome[:200]}"))
     if not report.submittable:
         for problem in report.problems:

@@ -111,9 +111,7 @@ class _Reader:
         if isinstance(value, bool) and bool not in _as_tuple(types):
             raise ConfigError(self.path, self.key(name), f"must be {_tname(types)}, not a boolean")
         if not isinstance(value, types):
-            raise ConfigError(
-                self.path, self.key(name), f"must be {_tname(types)}, got {value!r}"
-            )
+            raise ConfigError(self.path, self.key(name), f"must be {_tname(types)}, got {value!r}")
         if check is not None:
             problem = check(value)
             if problem:
@@ -212,9 +210,11 @@ def _read_accuracy(r: _Reader | None, questions: dict[str, Question]) -> Accurac
             "dataset",
             str,
             "fashion_mnist",
-            lambda v: None
-            if v in ("mnist", "fashion_mnist", "cifar10")
-            else "must be one of mnist, fashion_mnist, cifar10",
+            lambda v: (
+                None
+                if v in ("mnist", "fashion_mnist", "cifar10")
+                else "must be one of mnist, fashion_mnist, cifar10"
+            ),
         ),
         optimizer=r.get("optimizer", str, "adam"),
         learning_rate=float(r.get("learning_rate", (int, float), 1e-3, _positive)),

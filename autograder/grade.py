@@ -131,7 +131,9 @@ def grade_submission(
     if restored.missing:
         notes.append("restored deleted cells: " + ", ".join(restored.missing[:10]))
     if restored.duplicates:
-        notes.append("ignored duplicated cells: " + ", ".join(sorted(set(restored.duplicates))[:10]))
+        notes.append(
+            "ignored duplicated cells: " + ", ".join(sorted(set(restored.duplicates))[:10])
+        )
     cells = [(n, c.source) for n, c in code_cells_to_run(restored.notebook, config.skip_tags)]
 
     env, data_dirs = data_env()

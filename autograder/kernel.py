@@ -50,7 +50,11 @@ class _SandboxedKernelManager(KernelManager):
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         assert self.sandbox is not None
         argv = [
-            sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
+            sys.executable,
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            self.connection_file,
             "--HistoryManager.enabled=False",
             # pid 1 here is bwrap's init, which ipykernel would take for a dead parent;
             # bwrap --die-with-parent already ties the kernel to the grader.
@@ -166,16 +170,22 @@ class SandboxedKernel:
         while not idle:
             now = time.monotonic()
             if now > deadline:
-                return CellOutcome("timeout", f"ran longer than {timeout:g} s", "".join(kept),
-                                   now - start, seen_bytes)
+                return CellOutcome(
+                    "timeout",
+                    f"ran longer than {timeout:g} s",
+                    "".join(kept),
+                    now - start,
+                    seen_bytes,
+                )
             try:
                 msg = self.kc.get_iopub_msg(timeout=min(0.2, max(deadline - now, 0.01)))
             except Empty:
                 if now - last_alive_check > 0.5:
                     last_alive_check = now
                     if not self.is_alive():
-                        return CellOutcome("died", "the kernel died", "".join(kept),
-                                           now - start, seen_bytes)
+                        return CellOutcome(
+                            "died", "the kernel died", "".join(kept), now - start, seen_bytes
+                        )
                 continue
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
@@ -195,8 +205,11 @@ class SandboxedKernel:
                 seen_bytes += sum(len(str(v)) for v in content.get("data", {}).values())
             if seen_bytes > self.flood_bytes:
                 return CellOutcome(
-                    "output", f"printed more than {self.flood_bytes >> 20} MiB of output",
-                    "".join(kept), time.monotonic() - start, seen_bytes,
+                    "output",
+                    f"printed more than {self.flood_bytes >> 20} MiB of output",
+                    "".join(kept),
+                    time.monotonic() - start,
+                    seen_bytes,
                 )
         # Drain the shell reply so the next execute starts clean.
         try:

@@ -144,7 +144,9 @@ def restore(submitted: NotebookNode, release: NotebookNode) -> Restored:
     return result
 
 
-def code_cells_to_run(nb: NotebookNode, skip_tags: tuple[str, ...]) -> list[tuple[int, NotebookNode]]:
+def code_cells_to_run(
+    nb: NotebookNode, skip_tags: tuple[str, ...]
+) -> list[tuple[int, NotebookNode]]:
     """(1-based cell number, cell) for each code cell grading runs.
 
     Test cells are left out: their asserts would run in the student's process,

@@ -74,7 +74,9 @@ class AutograderPlugin:
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             # The traceback names check source: it goes to the grader's log, never to feedback.
-            sys.stderr.write(f"autograder: cannot collect {report.nodeid}:\n{report.longreprtext}\n")
+            sys.stderr.write(
+                f"autograder: cannot collect {report.nodeid}:\n{report.longreprtext}\n"
+            )
             self.errors.append(f"cannot collect {report.nodeid}")
 
     # -- fixtures -----------------------------------------------------------------------
@@ -166,7 +168,9 @@ def run_checks(
     )
     # A safety net, not a limit students meet: a check stuck in the grader must not
     # hang the batch. Only the signal method is safe in-process, so only on the main thread.
-    budget = config.limits.submission_timeout_s + (config.accuracy.timeout_s if config.accuracy else 0)
+    budget = config.limits.submission_timeout_s + (
+        config.accuracy.timeout_s if config.accuracy else 0
+    )
     timeout_args = (
         [f"--timeout={budget:g}", "--timeout_method=signal"]
         if threading.current_thread() is threading.main_thread()
@@ -175,14 +179,20 @@ def run_checks(
     args = [
         *timeout_args,
         str(checks_dir),
-        "-p", "no:cacheprovider",
-        "-p", "no:randomly",
-        "-p", "no:unraisableexception",  # its gc.collect() calls cost ~1.7 s once TF is loaded
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:unraisableexception",  # its gc.collect() calls cost ~1.7 s once TF is loaded
         "--import-mode=importlib",
-        "--rootdir", str(checks_dir),
-        "-c", os.devnull,
+        "--rootdir",
+        str(checks_dir),
+        "-c",
+        os.devnull,
         "--strict-markers",
-        "-o", "console_output_style=classic",
+        "-o",
+        "console_output_style=classic",
         "--tb=no",
         "-qq" if quiet else "-q",
     ]
@@ -205,10 +215,15 @@ def run_checks(
                 del sys.modules[name]
     if plugin.errors:
         raise AutograderError(
-            f"the checks in {checks_dir} are broken: " + "; ".join(plugin.errors[:3])
+            f"the checks in {checks_dir} are broken: "
+            + "; ".join(plugin.errors[:3])
             + ". Fix the check files (run `autograder validate`)"
         )
-    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+    if code not in (
+        pytest.ExitCode.OK,
+        pytest.ExitCode.TESTS_FAILED,
+        pytest.ExitCode.NO_TESTS_COLLECTED,
+    ):
         raise AutograderError(f"pytest could not run the checks in {checks_dir} (exit {code})")
     return plugin.results
 

@@ -59,7 +59,8 @@ def generate_release(config: AssignmentConfig) -> NotebookNode:
         out = course / "release" / config.name / config.notebook.name
         if not result.get("success") or not out.is_file():
             log = "\n".join(
-                line for line in (result.get("log") or result.get("error") or "").splitlines()
+                line
+                for line in (result.get("log") or result.get("error") or "").splitlines()
                 if "[ERROR]" in line or "Error" in line
             )[-1500:]
             raise ReleaseError(

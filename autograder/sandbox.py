@@ -57,7 +57,9 @@ class Capabilities:
 
     def describe(self) -> str:
         parts = []
-        parts.append("bubblewrap (no network, private filesystem)" if self.bwrap else "NO bubblewrap")
+        parts.append(
+            "bubblewrap (no network, private filesystem)" if self.bwrap else "NO bubblewrap"
+        )
         parts.append(f"cgroup {self.cgroup}" if self.cgroup else "no cgroup")
         parts.append("own uid" if self.setpriv and self.root else "same uid as the grader")
         parts.append("rlimits" if self.prlimit else "no rlimits")
@@ -67,9 +69,21 @@ class Capabilities:
 def _bwrap_works(path: str) -> bool:
     try:
         res = subprocess.run(
-            [path, "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "--dev", "/dev",
-             "--proc", "/proc", "true"],
-            capture_output=True, timeout=20,
+            [
+                path,
+                "--ro-bind",
+                "/",
+                "/",
+                "--unshare-net",
+                "--unshare-pid",
+                "--dev",
+                "/dev",
+                "--proc",
+                "/proc",
+                "true",
+            ],
+            capture_output=True,
+            timeout=20,
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
@@ -341,7 +355,9 @@ class Sandbox:
         binds.append((self.scratch, "--bind"))
         for path, how in binds:
             for anc in _ancestors(path):
-                if anc not in made and not any(str(anc).startswith(f"/{n}/") for n in ("usr", "etc")):
+                if anc not in made and not any(
+                    str(anc).startswith(f"/{n}/") for n in ("usr", "etc")
+                ):
                     args += ["--perms", "0755", "--dir", str(anc)]
                     made.add(anc)
             args += [how, str(path), str(path)]
@@ -351,13 +367,19 @@ class Sandbox:
             for node in sorted(Path("/dev").glob("nvidia*")):
                 args += ["--dev-bind", str(node), str(node)]
         args += [
-            "--proc", "/proc",
-            "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+            "--proc",
+            "/proc",
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-uts",
             "--unshare-cgroup-try",
-            "--hostname", "sandbox",
+            "--hostname",
+            "sandbox",
             "--die-with-parent",
             "--new-session",
-            "--chdir", str(cwd),
+            "--chdir",
+            str(cwd),
         ]
         return args + ["--"]
 
@@ -372,13 +394,21 @@ class Sandbox:
         return bool(self._cgroup and self._cgroup.memory_exceeded())
 
     def run(
-        self, argv: list[str], *, timeout: float, env: dict[str, str] | None = None,
+        self,
+        argv: list[str],
+        *,
+        timeout: float,
+        env: dict[str, str] | None = None,
         cwd: Path | None = None,
     ) -> subprocess.CompletedProcess:
         """Run a command to completion inside the sandbox (used for training workers)."""
         proc = subprocess.Popen(
-            self.wrap(argv, cwd), env=self.env(env), cwd=cwd or self.scratch / "work",
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            self.wrap(argv, cwd),
+            env=self.env(env),
+            cwd=cwd or self.scratch / "work",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             out, _ = proc.communicate(timeout=timeout)

@@ -72,9 +72,7 @@ class SubmissionResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SubmissionResult:
         questions = {
-            qid: QuestionResult(
-                **{**q, "checks": [CheckResult(**c) for c in q.get("checks", [])]}
-            )
+            qid: QuestionResult(**{**q, "checks": [CheckResult(**c) for c in q.get("checks", [])]})
             for qid, q in data["questions"].items()
         }
         return cls(
@@ -121,6 +119,9 @@ def zero_result(
         for qid, q in config.questions.items()
     }
     return SubmissionResult(
-        student=student, assignment=config.name, status=status, questions=questions,
+        student=student,
+        assignment=config.name,
+        status=status,
+        questions=questions,
         notes=list(notes or []),
     )

@@ -51,7 +51,9 @@ def submittability(nb, assignment: str | None) -> tuple[str | None, list[str]]:
     ids = [grade_id(c) for c in nb.cells if grade_id(c)]
     for gid in (g for g in expected if isinstance(g, str)):
         if gid not in ids:
-            problems.append(f"cell {gid!r} was deleted: download the notebook again and copy your answers in")
+            problems.append(
+                f"cell {gid!r} was deleted: download the notebook again and copy your answers in"
+            )
     for gid in sorted({i for i in ids if ids.count(i) > 1}):
         problems.append(f"cell {gid!r} appears more than once: delete the copy")
     for cell in nb.cells:
@@ -62,12 +64,19 @@ def submittability(nb, assignment: str | None) -> tuple[str | None, list[str]]:
         if meta_nb.get("locked") or cell_role(cell) == TEST:
             checksum = meta_nb.get("checksum")
             if checksum and compute_checksum(cell) != checksum:
-                problems.append(f"locked cell {grade_id(cell)!r} was edited: undo your changes to it")
+                problems.append(
+                    f"locked cell {grade_id(cell)!r} was edited: undo your changes to it"
+                )
     return found or assignment, problems
 
 
-def check_notebook(path: Path, *, assignment: str | None = None, limits: Limits | None = None,
-                   skip_tags: tuple[str, ...] = ("training",)) -> CheckReport:
+def check_notebook(
+    path: Path,
+    *,
+    assignment: str | None = None,
+    limits: Limits | None = None,
+    skip_tags: tuple[str, ...] = ("training",),
+) -> CheckReport:
     try:
         nb = read_notebook(path)
     except NotebookError as exc:

@@ -112,7 +112,8 @@ def extract_zip(archive: Path, dest: Path) -> list[str]:
 
 def _notebooks(folder: Path) -> list[Path]:
     return sorted(
-        p for p in folder.iterdir()
+        p
+        for p in folder.iterdir()
         if p.suffix == ".ipynb" and not p.name.startswith(".") and not p.is_dir()
     )
 
@@ -133,13 +134,17 @@ def _pick(folder: Path, notebook_name: str, student: str) -> SubmissionInput:
 
 def _visible(path: Path) -> list[Path]:
     return sorted(
-        p for p in path.iterdir()
+        p
+        for p in path.iterdir()
         if not p.name.startswith(".") and p.name not in ("__MACOSX", "feedback", "autograded")
     )
 
 
 def discover(
-    path: Path, assignment: str, notebook_name: str, workdir: Path,
+    path: Path,
+    assignment: str,
+    notebook_name: str,
+    workdir: Path,
     warnings: list[str] | None = None,
 ) -> list[SubmissionInput]:
     """Every submission under `path` (a folder or a .zip), one per student.
@@ -171,12 +176,20 @@ def discover(
     found: list[SubmissionInput] = []
     for entry in entries:
         if entry.is_symlink():
-            found.append(SubmissionInput(entry.stem if entry.is_file() else entry.name, None, None,
-                                         "submission is a link"))
+            found.append(
+                SubmissionInput(
+                    entry.stem if entry.is_file() else entry.name,
+                    None,
+                    None,
+                    "submission is a link",
+                )
+            )
             continue
         if entry.is_dir():
             nbgrader_dir = entry / assignment
-            folder = nbgrader_dir if nbgrader_dir.is_dir() and not nbgrader_dir.is_symlink() else entry
+            folder = (
+                nbgrader_dir if nbgrader_dir.is_dir() and not nbgrader_dir.is_symlink() else entry
+            )
             found.append(_pick(folder, notebook_name, entry.name))
         elif entry.suffix == ".ipynb":
             found.append(SubmissionInput(entry.stem, entry, None))
@@ -190,8 +203,11 @@ def discover(
     for sub in found:
         n = seen.get(sub.student, 0)
         seen[sub.student] = n + 1
-        unique.append(sub if n == 0 else SubmissionInput(f"{sub.student}#{n + 1}", sub.notebook,
-                                                         sub.files, sub.problem))
+        unique.append(
+            sub
+            if n == 0
+            else SubmissionInput(f"{sub.student}#{n + 1}", sub.notebook, sub.files, sub.problem)
+        )
     return unique
 
 

@@ -46,7 +46,6 @@ import math
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -331,9 +330,17 @@ def _launch_worker(
         file_size_mib=1024,
     )
     env = {
-        k: v for k, v in _worker_env().items()
-        if k in ("PYTHONPATH", "PYTHONHASHSEED", "TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND",
-                 "AUTOGRADER_TRAIN_THREADS", "XLA_FLAGS")
+        k: v
+        for k, v in _worker_env().items()
+        if k
+        in (
+            "PYTHONPATH",
+            "PYTHONHASHSEED",
+            "TF_CPP_MIN_LOG_LEVEL",
+            "KERAS_BACKEND",
+            "AUTOGRADER_TRAIN_THREADS",
+            "XLA_FLAGS",
+        )
     }
     env["PYTHONPATH"] = str(package.parent)
     if detect_device().kind == "gpu":

@@ -63,7 +63,8 @@ def load_mutants(config: AssignmentConfig) -> list[Mutant]:
     for path in sorted(config.mutants_dir.glob("*/*.py")):
         text = path.read_text()
         head = dict(
-            line[1:].strip().split(":", 1) for line in text.splitlines()[:5]
+            line[1:].strip().split(":", 1)
+            for line in text.splitlines()[:5]
             if line.startswith("#") and ":" in line
         )
         kind = head.get("kind", "").strip()
@@ -91,8 +92,9 @@ def run_source(config: AssignmentConfig) -> tuple[bool, str]:
     os.environ.update({"MPLBACKEND": "Agg", **config.quick_env})
     try:
         with tempfile.TemporaryDirectory(prefix="ag-validate-") as tmp:
-            NotebookClient(nb, timeout=900, kernel_name="python3",
-                           resources={"metadata": {"path": tmp}}).execute()
+            NotebookClient(
+                nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": tmp}}
+            ).execute()
         return True, f"{sum(c.cell_type == 'code' for c in nb.cells)} code cells ran"
     except CellExecutionError as exc:
         return False, str(exc).strip().splitlines()[-1][:300]
@@ -108,13 +110,17 @@ def _own_failed(result: SubmissionResult, question: str) -> bool:
 
 def _losses(result: SubmissionResult, config: AssignmentConfig, skip: set[str]) -> list[str]:
     return [
-        qid for qid, q in result.questions.items()
+        qid
+        for qid, q in result.questions.items()
         if qid in config.autograded and qid not in skip and (q.points or 0) < q.max_points
     ]
 
 
 def validate_assignment(
-    config: AssignmentConfig, *, jobs: int = 2, run_notebook: bool = True,
+    config: AssignmentConfig,
+    *,
+    jobs: int = 2,
+    run_notebook: bool = True,
     skip: tuple[str, ...] = (),
 ) -> ValidationReport:
     report = ValidationReport(config.name)
@@ -135,27 +141,46 @@ def validate_assignment(
         nbformat.write(key, key_dir / "key_run2.ipynb")
         nbformat.write(release, fast_dir / "stubs.ipynb")
         for m in mutants:
-            nbformat.write(_with_answer(key, m.question, m.source),
-                           fast_dir / f"{m.kind}__{m.question}__{m.name}.ipynb")
-        full = {r.student: r for r in grade_batch(config, key_dir, out / "key", jobs=jobs,
-                                                  skip=tuple(skip), force=True).results}
-        fast = {r.student: r for r in grade_batch(config, fast_dir, out / "fast", jobs=jobs,
-                                                  skip=tuple(fast_skip), force=True).results}
+            nbformat.write(
+                _with_answer(key, m.question, m.source),
+                fast_dir / f"{m.kind}__{m.question}__{m.name}.ipynb",
+            )
+        full = {
+            r.student: r
+            for r in grade_batch(
+                config, key_dir, out / "key", jobs=jobs, skip=tuple(skip), force=True
+            ).results
+        }
+        fast = {
+            r.student: r
+            for r in grade_batch(
+                config, fast_dir, out / "fast", jobs=jobs, skip=tuple(fast_skip), force=True
+            ).results
+        }
 
     k1, k2 = full["key_run1"], full["key_run2"]
     short = _losses(k1, config, set(skip))
-    report.steps.append(Step(
-        "answer key scores full marks", not short and k1.status == "ok",
-        f"{k1.total:g}/{k1.max_total:g} autograded+manual max; status {k1.status}"
-        + (f"; lost points on {', '.join(short)}" if short else ""),
-    ))
+    report.steps.append(
+        Step(
+            "answer key scores full marks",
+            not short and k1.status == "ok",
+            f"{k1.total:g}/{k1.max_total:g} autograded+manual max; status {k1.status}"
+            + (f"; lost points on {', '.join(short)}" if short else ""),
+        )
+    )
     stub = fast["stubs"]
-    scored = [q for q in config.autograded
-              if q not in fast_skip and (stub.questions[q].points or 0) > 0]
-    report.steps.append(Step(
-        "released stubs score zero", not scored,
-        "all autograded questions 0" if not scored else f"stubs earn points on {', '.join(scored)}",
-    ))
+    scored = [
+        q for q in config.autograded if q not in fast_skip and (stub.questions[q].points or 0) > 0
+    ]
+    report.steps.append(
+        Step(
+            "released stubs score zero",
+            not scored,
+            "all autograded questions 0"
+            if not scored
+            else f"stubs earn points on {', '.join(scored)}",
+        )
+    )
     caught, alternatives_ok, problems = 0, 0, []
     counts: dict[str, dict[str, int]] = {}
     for m in mutants:
@@ -175,32 +200,58 @@ def validate_assignment(
                 problems.append(f"{m.question}/{m.name}: also lost points on {', '.join(others)}")
         else:
             if losses:
-                problems.append(f"{m.question}/{m.name} (correct alternative) lost points on "
-                                + ", ".join(losses) + "; " + _first_failure(r, losses))
+                problems.append(
+                    f"{m.question}/{m.name} (correct alternative) lost points on "
+                    + ", ".join(losses)
+                    + "; "
+                    + _first_failure(r, losses)
+                )
             else:
                 alternatives_ok += 1
     mistakes = sum(m.kind == "mistake" for m in mutants)
     alternatives = len(mutants) - mistakes
-    thin = [q for q in config.autograded if q not in fast_skip
-            and (counts.get(q, {}).get("mistake", 0) < 4 or counts.get(q, {}).get("alternative", 0) < 1)]
-    report.steps.append(Step(
-        "every mistake caught on its own question only",
-        caught == mistakes and not problems and mistakes > 0 and not report.survivors,
-        f"{caught}/{mistakes} caught" + (f"; {len(report.survivors)} survived" if report.survivors else "")
-        + ("; " + "; ".join(p for p in problems if "alternative" not in p) if problems else ""),
-    ))
-    report.steps.append(Step(
-        "every alternative correct answer full marks", alternatives_ok == alternatives,
-        f"{alternatives_ok}/{alternatives} full"
-        + ("; " + "; ".join(p for p in problems if "alternative" in p) if alternatives_ok < alternatives else ""),
-    ))
-    report.steps.append(Step(
-        "at least 4 mistakes and 1 alternative per question", not thin,
-        "ok" if not thin else "too few mutants for " + ", ".join(thin),
-    ))
+    thin = [
+        q
+        for q in config.autograded
+        if q not in fast_skip
+        and (counts.get(q, {}).get("mistake", 0) < 4 or counts.get(q, {}).get("alternative", 0) < 1)
+    ]
+    report.steps.append(
+        Step(
+            "every mistake caught on its own question only",
+            caught == mistakes and not problems and mistakes > 0 and not report.survivors,
+            f"{caught}/{mistakes} caught"
+            + (f"; {len(report.survivors)} survived" if report.survivors else "")
+            + ("; " + "; ".join(p for p in problems if "alternative" not in p) if problems else ""),
+        )
+    )
+    report.steps.append(
+        Step(
+            "every alternative correct answer full marks",
+            alternatives_ok == alternatives,
+            f"{alternatives_ok}/{alternatives} full"
+            + (
+                "; " + "; ".join(p for p in problems if "alternative" in p)
+                if alternatives_ok < alternatives
+                else ""
+            ),
+        )
+    )
+    report.steps.append(
+        Step(
+            "at least 4 mistakes and 1 alternative per question",
+            not thin,
+            "ok" if not thin else "too few mutants for " + ", ".join(thin),
+        )
+    )
     same = _fingerprint(k1) == _fingerprint(k2)
-    report.steps.append(Step("checks are deterministic", same,
-                             "two runs identical" if same else "two runs of the key differ"))
+    report.steps.append(
+        Step(
+            "checks are deterministic",
+            same,
+            "two runs identical" if same else "two runs of the key differ",
+        )
+    )
     return report
 
 

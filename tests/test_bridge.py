@@ -29,8 +29,24 @@ def _echo(tmp_path) -> LocalSubmission:
 @pytest.mark.parametrize(
     "value",
     [
-        0, -7, 2**62, 3.25, -0.0, 1e-300, float("inf"), "", "héllo \u2603\n", None, True, False,
-        (1, "a", None), [1.5, [2, (3,)]], {"a": 1, "b": [1, 2], "c": {"d": None}}, (), [], {},
+        0,
+        -7,
+        2**62,
+        3.25,
+        -0.0,
+        1e-300,
+        float("inf"),
+        "",
+        "héllo \u2603\n",
+        None,
+        True,
+        False,
+        (1, "a", None),
+        [1.5, [2, (3,)]],
+        {"a": 1, "b": [1, 2], "c": {"d": None}},
+        (),
+        [],
+        {},
     ],
     ids=repr,
 )
@@ -48,8 +64,8 @@ def test_nan_round_trips_as_nan(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "dtype", ["float64", "float32", "float16", "int8", "int16", "int32", "int64", "uint8",
-              "uint64", "bool"],
+    "dtype",
+    ["float64", "float32", "float16", "int8", "int16", "int32", "int64", "uint8", "uint64", "bool"],
 )
 def test_arrays_round_trip_with_their_dtype(tmp_path, dtype):
     rng = np.random.default_rng(0)
@@ -323,8 +339,13 @@ def test_pickled_npy_is_refused_without_unpickling(calldir, tmp_path):
 
 @pytest.mark.parametrize(
     "arr",
-    [np.zeros(2, dtype=[("a", "f4"), ("b", "i4")]), np.array([1 + 1j]), np.array(["x"]),
-     np.array([1, 2], dtype="datetime64[s]"), np.zeros(3, dtype="V4")],
+    [
+        np.zeros(2, dtype=[("a", "f4"), ("b", "i4")]),
+        np.array([1 + 1j]),
+        np.array(["x"]),
+        np.array([1, 2], dtype="datetime64[s]"),
+        np.zeros(3, dtype="V4"),
+    ],
     ids=lambda a: str(a.dtype),
 )
 def test_npy_of_other_dtypes_is_refused(calldir, arr):
@@ -353,8 +374,14 @@ def test_oversize_array_is_refused(calldir):
 
 def test_hand_written_valid_response(calldir):
     (calldir / "r1.npy").write_bytes(_npy(np.arange(4, dtype=np.int16)))
-    spec = {"t": "tuple", "items": [{"t": "float", "v": "nan"}, {"t": "array", "file": "r1.npy"},
-                                    {"t": "dict", "items": [["k", {"t": "bool", "v": False}]]}]}
+    spec = {
+        "t": "tuple",
+        "items": [
+            {"t": "float", "v": "nan"},
+            {"t": "array", "file": "r1.npy"},
+            {"t": "dict", "items": [["k", {"t": "bool", "v": False}]]},
+        ],
+    }
     got = _decode(calldir, _ok(spec))
     assert math.isnan(got[0]) and got[2] == {"k": False}
     assert got[1].dtype == np.int16 and got[1].tolist() == [0, 1, 2, 3]
@@ -491,8 +518,10 @@ def test_load_model_safely_refuses_a_non_archive_and_a_link(tmp_path):
         ({"class_name": "Sequential", "config": {"layers": [{"class_name": "Lambda"}]}}, "Lambda"),
         ({"class_name": "TFOpLambda"}, "TFOpLambda"),
         ({"class_name": "Evil", "module": "builtins"}, "builtins.Evil"),
-        ({"class_name": "Dense", "module": "keras.layers", "registered_name": "my>Evil"},
-         "my>Evil"),
+        (
+            {"class_name": "Dense", "module": "keras.layers", "registered_name": "my>Evil"},
+            "my>Evil",
+        ),
         ([{"nested": [{"class_name": "X", "module": "os"}]}], "os.X"),
     ],
 )

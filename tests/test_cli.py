@@ -44,14 +44,31 @@ def test_grade_perfect_and_stub(graded):
     assert result.exit_code == 0, result.output
     assert "graded 2, reused 0" in result.stdout
     rows = _rows(out)
-    assert list(next(iter(rows.values()))) == ["student", "add", "scale", "essay", "total",
-                                               "max_total", "status"]
-    assert rows["perfect"] == {"student": "perfect", "add": "4", "scale": "6", "essay": "",
-                               "total": "10", "max_total": "15", "status": "ok"}
+    assert list(next(iter(rows.values()))) == [
+        "student",
+        "add",
+        "scale",
+        "essay",
+        "total",
+        "max_total",
+        "status",
+    ]
+    assert rows["perfect"] == {
+        "student": "perfect",
+        "add": "4",
+        "scale": "6",
+        "essay": "",
+        "total": "10",
+        "max_total": "15",
+        "status": "ok",
+    }
     assert (rows["stub"]["add"], rows["stub"]["scale"], rows["stub"]["total"]) == ("0", "0", "0")
     for sid in ("perfect", "stub"):
-        assert sorted(p.name for p in (out / sid).iterdir()) == ["feedback.html", "grade.json",
-                                                                "results.json"]
+        assert sorted(p.name for p in (out / sid).iterdir()) == [
+            "feedback.html",
+            "grade.json",
+            "results.json",
+        ]
     assert json.loads((out / "perfect" / "results.json").read_text())["score"] == 10
     summary = json.loads((out / "summary.json").read_text())
     assert summary["submissions"] == 2 and summary["questions"]["add"]["mean"] == 2
@@ -130,8 +147,9 @@ def test_grade_unreadable_zip(tmp_path, toy_dir):
 
 def test_grade_unknown_skip_question(tmp_path, toy_dir, toy_key):
     write(toy_key, tmp_path / "subs" / "a.ipynb")
-    result = _invoke("grade", toy_dir, tmp_path / "subs", "--out", tmp_path / "out",
-                     "--skip", "nope")
+    result = _invoke(
+        "grade", toy_dir, tmp_path / "subs", "--out", tmp_path / "out", "--skip", "nope"
+    )
     assert result.exit_code == 3
     assert "unknown question 'nope'" in result.stderr
     assert "add, scale, essay" in result.stderr
@@ -204,8 +222,16 @@ def test_release_writes_only_the_student_notebook(tmp_path, toy, toy_dir):
             assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
     nb = nbformat.read(target, as_version=4)
     assert nb.metadata["autograder"]["assignment"] == "toy"
-    assert [grade_id(c) for c in nb.cells] == ["intro", "setup", "add", "test_add", "scale",
-                                               "test_scale", "train", "essay"]
+    assert [grade_id(c) for c in nb.cells] == [
+        "intro",
+        "setup",
+        "add",
+        "test_add",
+        "scale",
+        "test_scale",
+        "train",
+        "essay",
+    ]
 
 
 def test_release_unknown_assignment(tmp_path, monkeypatch):

@@ -125,30 +125,56 @@ def test_toy_fixture_config_is_valid(toy):
     [
         # unknown keys, at each level
         (lambda t: "stray = 1\n" + t, "stray", "not a known key"),
-        (lambda t: t.replace('name = "demo"', 'name = "demo"\nnotbook = "x"'),
-         "assignment.notbook", "not a known key"),
+        (
+            lambda t: t.replace('name = "demo"', 'name = "demo"\nnotbook = "x"'),
+            "assignment.notbook",
+            "not a known key",
+        ),
         (lambda t: t + "\n[limits]\nmemory_mb = 10\n", "limits.memory_mb", "not a known key"),
-        (lambda t: t.replace("points = 4", "points = 4\npoint = 3"), "questions.conv.point",
-         "not a known key"),
-        (lambda t: t + ACCURACY.replace("epochs = 5", "epochs = 5\nepoch = 5"),
-         "accuracy.gpu.epoch", "not a known key"),
+        (
+            lambda t: t.replace("points = 4", "points = 4\npoint = 3"),
+            "questions.conv.point",
+            "not a known key",
+        ),
+        (
+            lambda t: t + ACCURACY.replace("epochs = 5", "epochs = 5\nepoch = 5"),
+            "accuracy.gpu.epoch",
+            "not a known key",
+        ),
         # wrong types
         (lambda t: t + '\n[limits]\nmemory_mib = "lots"\n', "limits.memory_mib", "must be int"),
         (lambda t: t + "\n[limits]\nmemory_mib = 1.5\n", "limits.memory_mib", "must be int"),
         (lambda t: t.replace("points = 4", 'points = "4"'), "questions.conv.points", "must be"),
         (lambda t: t.replace('name = "demo"', "name = 3"), "assignment.name", "must be str"),
-        (lambda t: t.replace("manual = true", 'manual = "yes"'), "questions.essay.manual",
-         "must be bool"),
-        (lambda t: t.replace('notebook = "demo.ipynb"', 'notebook = "demo.ipynb"\nskip_tags = [1]'),
-         "assignment.skip_tags", "list of strings"),
-        (lambda t: t.replace("[questions.conv]\npoints = 4", "[questions]\nconv = 4"),
-         "questions.conv", "must be dict"),
+        (
+            lambda t: t.replace("manual = true", 'manual = "yes"'),
+            "questions.essay.manual",
+            "must be bool",
+        ),
+        (
+            lambda t: t.replace(
+                'notebook = "demo.ipynb"', 'notebook = "demo.ipynb"\nskip_tags = [1]'
+            ),
+            "assignment.skip_tags",
+            "list of strings",
+        ),
+        (
+            lambda t: t.replace("[questions.conv]\npoints = 4", "[questions]\nconv = 4"),
+            "questions.conv",
+            "must be dict",
+        ),
         # a boolean where a number goes
         (lambda t: t + "\n[limits]\nmax_restarts = true\n", "limits.max_restarts", "not a boolean"),
-        (lambda t: t + "\n[limits]\ncell_timeout_s = false\n", "limits.cell_timeout_s",
-         "not a boolean"),
-        (lambda t: t.replace("points = 4", "points = true"), "questions.conv.points",
-         "not a boolean"),
+        (
+            lambda t: t + "\n[limits]\ncell_timeout_s = false\n",
+            "limits.cell_timeout_s",
+            "not a boolean",
+        ),
+        (
+            lambda t: t.replace("points = 4", "points = true"),
+            "questions.conv.points",
+            "not a boolean",
+        ),
         # non-positive
         (lambda t: t + "\n[limits]\nmemory_mib = 0\n", "limits.memory_mib", "positive"),
         (lambda t: t.replace("points = 4", "points = -1"), "questions.conv.points", "positive"),
@@ -157,28 +183,60 @@ def test_toy_fixture_config_is_valid(toy):
         (lambda t: t.replace('name = "demo"\n', ""), "assignment.name", "is missing"),
         (lambda t: t.replace('notebook = "demo.ipynb"\n', ""), "assignment.notebook", "is missing"),
         (lambda t: t.replace("schema_version = 1\n", ""), "schema_version", "is missing"),
-        (lambda t: t + ACCURACY.replace("max_params = 50000\n", ""), "accuracy.max_params",
-         "is missing"),
-        (lambda t: t + ACCURACY.replace("batch_size = 128\n", ""), "accuracy.cpu.batch_size",
-         "is missing"),
+        (
+            lambda t: t + ACCURACY.replace("max_params = 50000\n", ""),
+            "accuracy.max_params",
+            "is missing",
+        ),
+        (
+            lambda t: t + ACCURACY.replace("batch_size = 128\n", ""),
+            "accuracy.cpu.batch_size",
+            "is missing",
+        ),
         # accuracy settings
-        (lambda t: t + ACCURACY.replace('question = "model"', 'question = "essay"'),
-         "accuracy.question", "not an autograded question"),
-        (lambda t: t + ACCURACY.replace('question = "model"', 'question = "nope"'),
-         "accuracy.question", "not an autograded question"),
-        (lambda t: t + ACCURACY.replace("max_params = 50000",
-                                        'max_params = 50000\ndataset = "imagenet"'),
-         "accuracy.dataset", "must be one of"),
-        (lambda t: t + ACCURACY.replace("[[0.85, 1.0], [0.80, 0.5]]", "[[85, 1.0]]"),
-         "accuracy.gpu.thresholds[0]", "min_accuracy"),
-        (lambda t: t + ACCURACY.replace("[[0.85, 1.0], [0.80, 0.5]]", "[[0.85, 1.0], [0.8, 0]]"),
-         "accuracy.gpu.thresholds[1]", "min_accuracy"),
-        (lambda t: t + ACCURACY.replace("[[0.85, 1.0], [0.80, 0.5]]", "[[0.85, 1.0, 2]]"),
-         "accuracy.gpu.thresholds[0]", "min_accuracy"),
-        (lambda t: t + ACCURACY.replace("[[0.85, 1.0], [0.80, 0.5]]", "[[true, 1.0]]"),
-         "accuracy.gpu.thresholds[0]", "min_accuracy"),
-        (lambda t: t + ACCURACY.replace("[[0.80, 1.0], [0.75, 0.5]]", "[]"),
-         "accuracy.cpu.thresholds", "at least one"),
+        (
+            lambda t: t + ACCURACY.replace('question = "model"', 'question = "essay"'),
+            "accuracy.question",
+            "not an autograded question",
+        ),
+        (
+            lambda t: t + ACCURACY.replace('question = "model"', 'question = "nope"'),
+            "accuracy.question",
+            "not an autograded question",
+        ),
+        (
+            lambda t: (
+                t
+                + ACCURACY.replace("max_params = 50000", 'max_params = 50000\ndataset = "imagenet"')
+            ),
+            "accuracy.dataset",
+            "must be one of",
+        ),
+        (
+            lambda t: t + ACCURACY.replace("[[0.85, 1.0], [0.80, 0.5]]", "[[85, 1.0]]"),
+            "accuracy.gpu.thresholds[0]",
+            "min_accuracy",
+        ),
+        (
+            lambda t: t + ACCURACY.replace("[[0.85, 1.0], [0.80, 0.5]]", "[[0.85, 1.0], [0.8, 0]]"),
+            "accuracy.gpu.thresholds[1]",
+            "min_accuracy",
+        ),
+        (
+            lambda t: t + ACCURACY.replace("[[0.85, 1.0], [0.80, 0.5]]", "[[0.85, 1.0, 2]]"),
+            "accuracy.gpu.thresholds[0]",
+            "min_accuracy",
+        ),
+        (
+            lambda t: t + ACCURACY.replace("[[0.85, 1.0], [0.80, 0.5]]", "[[true, 1.0]]"),
+            "accuracy.gpu.thresholds[0]",
+            "min_accuracy",
+        ),
+        (
+            lambda t: t + ACCURACY.replace("[[0.80, 1.0], [0.75, 0.5]]", "[]"),
+            "accuracy.cpu.thresholds",
+            "at least one",
+        ),
     ],
 )
 def test_errors_name_file_and_dotted_key(tmp_path, edit, key, words):

@@ -40,7 +40,9 @@ def _mutate(nb, how):
             if grade_id(cell) == "add":
                 meta.update(grade=True, points=1000)
     elif how == "delete_setup_and_tests":
-        nb.cells = [c for c in nb.cells if grade_id(c) not in ("setup", "test_add", "test_scale", "intro")]
+        nb.cells = [
+            c for c in nb.cells if grade_id(c) not in ("setup", "test_add", "test_scale", "intro")
+        ]
     elif how == "duplicate":
         out = []
         for cell in nb.cells:
@@ -146,8 +148,13 @@ def corpus(tmp_path_factory, toy, toy_dir, toy_key):
         if data is not None:
             (subs / f"{name}.ipynb").write_bytes(data)
     other = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
-    other.cells[0].metadata["nbgrader"] = {"grade_id": "lab9_q1", "solution": True, "grade": False,
-                                           "locked": False, "schema_version": 3}
+    other.cells[0].metadata["nbgrader"] = {
+        "grade_id": "lab9_q1",
+        "solution": True,
+        "grade": False,
+        "locked": False,
+        "schema_version": 3,
+    }
     write(other, subs / "wrong_assignment.ipynb")
     # nbformat v3 with the right answers: converted and graded normally.
     v3 = nbformat.convert(copy.deepcopy(toy_key), 3)
@@ -158,13 +165,20 @@ def corpus(tmp_path_factory, toy, toy_dir, toy_key):
         (subs / sid / "notes.txt").write_text("extra file")
     before_tmp = set(os.listdir("/tmp"))
     result = CliRunner().invoke(
-        main, ["grade", str(toy_dir), str(subs), "--out", str(out), "-j", "2"], catch_exceptions=False
+        main,
+        ["grade", str(toy_dir), str(subs), "--out", str(out), "-j", "2"],
+        catch_exceptions=False,
     )
     listener.close()
     rows = {r["student"]: r for r in csv.DictReader((out / "gradebook.csv").open())}
     yield {
-        "result": result, "rows": rows, "out": out, "canary": canary, "listener": listener,
-        "toy_dir": toy_dir, "new_tmp": set(os.listdir("/tmp")) - before_tmp,
+        "result": result,
+        "rows": rows,
+        "out": out,
+        "canary": canary,
+        "listener": listener,
+        "toy_dir": toy_dir,
+        "new_tmp": set(os.listdir("/tmp")) - before_tmp,
     }
 
 
@@ -211,7 +225,9 @@ def test_nothing_written_outside_the_sandbox(corpus):
 def test_no_hidden_check_text_in_any_output(corpus):
     secrets = []
     for path in (corpus["toy_dir"] / "checks").glob("*.py"):
-        secrets += [line.strip() for line in path.read_text().splitlines() if len(line.strip()) > 25]
+        secrets += [
+            line.strip() for line in path.read_text().splitlines() if len(line.strip()) > 25
+        ]
     assert secrets
     for path in corpus["out"].rglob("*"):
         if path.is_file() and path.suffix != ".png":
@@ -244,9 +260,19 @@ def test_sigkill_mid_batch_loses_nothing(tmp_path, toy_dir, toy_key):
     slow = build(toy_key, extra={"scale": "import time\ntime.sleep(2)\n"})
     for i in range(6):
         write(slow, subs / f"s{i}.ipynb")
-    cmd = [sys.executable, "-m", "autograder.cli", "grade", str(toy_dir), str(subs), "--out", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "autograder.cli",
+        "grade",
+        str(toy_dir),
+        str(subs),
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         deadline = 120
         import time

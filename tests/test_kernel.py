@@ -65,8 +65,9 @@ def test_ok_and_error_outcomes(kernel):
 def test_the_bridge_is_installed_and_serves_calls(kernel, tmp_path):
     out = kernel.execute(f"import sys; print({BRIDGE_MODULE!r} in sys.modules)", timeout=20)
     assert out.stdout == "True\n"
-    kernel.execute("import numpy as np\ndef twice(a, k=2):\n    return np.asarray(a) * k",
-                   timeout=20)
+    kernel.execute(
+        "import numpy as np\ndef twice(a, k=2):\n    return np.asarray(a) * k", timeout=20
+    )
     calldir = kernel.sandbox.scratch / ".calls" / "t1"
     encode_request(calldir, "twice", (np.arange(3.0),), {"k": 3})
     calldir.chmod(0o777)

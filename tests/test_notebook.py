@@ -38,8 +38,16 @@ def _ids(nb):
 
 def test_cell_roles(toy_release):
     roles = {grade_id(c): cell_role(c) for c in toy_release.cells}
-    assert roles == {"intro": LOCKED, "setup": LOCKED, "add": ANSWER, "test_add": TEST,
-                     "scale": ANSWER, "test_scale": TEST, "train": LOCKED, "essay": MANUAL}
+    assert roles == {
+        "intro": LOCKED,
+        "setup": LOCKED,
+        "add": ANSWER,
+        "test_add": TEST,
+        "scale": ANSWER,
+        "test_scale": TEST,
+        "train": LOCKED,
+        "essay": MANUAL,
+    }
     assert cell_role(new_code_cell("x")) == PLAIN
     weird = new_code_cell("x", metadata={"nbgrader": "yes"})
     assert cell_role(weird) == PLAIN and grade_id(weird) is None
@@ -58,8 +66,19 @@ def test_answers_and_extra_cells_stay_in_place(toy_key, toy_release):
     nb.cells.insert(0, new_markdown_cell("my notes"))
     r = restore(nb, toy_release)
     ids = _ids(r.notebook)
-    assert ids == ["<my notes>", "intro", "setup", "add", "<helper = 1>", "test_add", "scale",
-                   "<print(2)>", "test_scale", "train", "essay"]
+    assert ids == [
+        "<my notes>",
+        "intro",
+        "setup",
+        "add",
+        "<helper = 1>",
+        "test_add",
+        "scale",
+        "<print(2)>",
+        "test_scale",
+        "train",
+        "essay",
+    ]
     assert _by_id(r.notebook)["add"].source == ADD
     assert r.answers_found == ["add", "scale", "essay"]
     assert r.edited == [] and r.missing == []
@@ -102,9 +121,14 @@ def test_student_metadata_never_survives(toy_key, toy_release):
     answer = _by_id(nb)["add"]
     answer.metadata["nbgrader"].update(points=1000, grade=True)
     answer.metadata["tags"] = ["training"]
-    rogue = new_code_cell("x = 1", metadata={
-        "nbgrader": {"grade": True, "grade_id": "bonus", "points": 50, "solution": False},
-        "tags": ["training"], "autograder": {"points": 99}})
+    rogue = new_code_cell(
+        "x = 1",
+        metadata={
+            "nbgrader": {"grade": True, "grade_id": "bonus", "points": 50, "solution": False},
+            "tags": ["training"],
+            "autograder": {"points": 99},
+        },
+    )
     rogue.outputs = [nbformat.v4.new_output("stream", text="old output")]
     rogue.execution_count = 7
     nb.cells.insert(3, rogue)
@@ -150,8 +174,21 @@ def test_code_cells_to_run_leaves_out_tests_and_skip_tags(toy_key, toy_release):
 
 def test_belongs_to(toy_key, toy_release):
     assert belongs_to(toy_key, toy_release, "toy")
-    other = new_notebook(cells=[new_code_cell("x = 1", metadata={
-        "nbgrader": {"grade_id": "lab9_q1", "solution": True, "grade": False, "locked": False}})])
+    other = new_notebook(
+        cells=[
+            new_code_cell(
+                "x = 1",
+                metadata={
+                    "nbgrader": {
+                        "grade_id": "lab9_q1",
+                        "solution": True,
+                        "grade": False,
+                        "locked": False,
+                    }
+                },
+            )
+        ]
+    )
     assert not belongs_to(other, toy_release, "toy")
     tagged_other = copy.deepcopy(toy_key)
     tagged_other.metadata["autograder"] = {"assignment": "lab9"}
@@ -189,8 +226,10 @@ def test_belongs_to_with_junk_autograder_metadata(toy_release, junk):
         (b"[1, 2, 3]", "no nbformat version"),
         (b'{"cells": []}', "no nbformat version"),
         (b'{"nbformat": 99, "nbformat_minor": 0, "cells": []}', "not a notebook"),
-        (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": {"a": 1}}',
-         "not a notebook"),
+        (
+            b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": {"a": 1}}',
+            "not a notebook",
+        ),
         (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [5]}', "not a notebook"),
         (b"[" * 200_000, "not a notebook"),
     ],
@@ -241,8 +280,9 @@ def test_read_notebook_v4_and_v3(tmp_path, toy_key):
 )
 def test_odd_cell_shapes_never_crash_restore(tmp_path, toy_key, toy_release, edit):
     data = json.loads(nbformat.writes(toy_key))
-    add = next(c for c in data["cells"]
-               if c["metadata"].get("nbgrader", {}).get("grade_id") == "add")
+    add = next(
+        c for c in data["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "add"
+    )
     edit(add)
     path = tmp_path / "odd.ipynb"
     path.write_text(json.dumps(data))

@@ -85,14 +85,26 @@ def checks(tmp_path):
 
 def test_questions_points_and_outcomes(tmp_path, toy, checks):
     results = _run(tmp_path, checks, toy, GOOD)
-    assert set(results) == {"test_small", "test_random", "test_other_random", "test_vector",
-                            "test_bare_assert", "test_author_message", "test_raises_other",
-                            "test_missing_function"}
+    assert set(results) == {
+        "test_small",
+        "test_random",
+        "test_other_random",
+        "test_vector",
+        "test_bare_assert",
+        "test_author_message",
+        "test_raises_other",
+        "test_missing_function",
+    }
     assert results["test_small"].question == "add" and results["test_small"].weight == 1.0
     assert results["test_random"].weight == 3.0 and results["test_other_random"].weight == 1.0
     assert results["test_vector"].question == "scale"
-    for name in ("test_small", "test_random", "test_vector", "test_bare_assert",
-                 "test_author_message"):
+    for name in (
+        "test_small",
+        "test_random",
+        "test_vector",
+        "test_bare_assert",
+        "test_author_message",
+    ):
         assert results[name].passed and results[name].message == "", name
     assert not results["test_raises_other"].passed  # KeyError: 5 is not in the dict
     bad = _run(tmp_path, checks, toy, BAD)
@@ -109,8 +121,15 @@ def test_failure_messages_never_show_check_source(tmp_path, toy, checks):
     assert results["test_raises_other"].message == "the check could not run (KeyError)"
     assert "no function named 'nonexistent_fn'" in results["test_missing_function"].message
     for r in results.values():
-        for secret in ("SECRET_INPUT_7731", "12345", "secret_key_9921", "assert ", "hidden[",
-                       "rng.integers", "record_property"):
+        for secret in (
+            "SECRET_INPUT_7731",
+            "12345",
+            "secret_key_9921",
+            "assert ",
+            "hidden[",
+            "rng.integers",
+            "record_property",
+        ):
             assert secret not in r.message, (r.name, r.message)
         for line in source.splitlines():
             if len(line.strip()) > 20:
@@ -149,9 +168,14 @@ def test_module_without_question_marker_is_an_error(tmp_path, toy, checks):
 
 
 def test_unknown_question_id_is_an_error(tmp_path, toy):
-    folder = _checks(tmp_path, {"test_x.py": "import pytest\n"
-                                             "pytestmark = pytest.mark.question('nope')\n"
-                                             "def test_x(submission):\n    pass\n"})
+    folder = _checks(
+        tmp_path,
+        {
+            "test_x.py": "import pytest\n"
+            "pytestmark = pytest.mark.question('nope')\n"
+            "def test_x(submission):\n    pass\n"
+        },
+    )
     with pytest.raises(AutograderError, match="test_x.py"):
         _run(tmp_path, folder, toy, GOOD)
 
@@ -163,10 +187,15 @@ def test_broken_check_module_is_an_error(tmp_path, toy):
 
 
 def test_unknown_marker_is_an_error(tmp_path, toy):
-    folder = _checks(tmp_path, {"test_m.py": "import pytest\n"
-                                             "pytestmark = pytest.mark.question('add')\n"
-                                             "@pytest.mark.pointz(2)\n"
-                                             "def test_x(submission):\n    pass\n"})
+    folder = _checks(
+        tmp_path,
+        {
+            "test_m.py": "import pytest\n"
+            "pytestmark = pytest.mark.question('add')\n"
+            "@pytest.mark.pointz(2)\n"
+            "def test_x(submission):\n    pass\n"
+        },
+    )
     with pytest.raises(AutograderError):
         _run(tmp_path, folder, toy, GOOD)
 
@@ -176,7 +205,10 @@ def test_empty_checks_folder_gives_no_results(tmp_path, toy):
 
 
 def test_fixture_error_counts_as_a_failed_check(tmp_path, toy):
-    folder = _checks(tmp_path, {"test_f.py": """
+    folder = _checks(
+        tmp_path,
+        {
+            "test_f.py": """
         import pytest
         pytestmark = pytest.mark.question("add")
 
@@ -186,7 +218,9 @@ def test_fixture_error_counts_as_a_failed_check(tmp_path, toy):
 
         def test_uses(submission, data):
             pass
-    """})
+    """
+        },
+    )
     results = _run(tmp_path, folder, toy, GOOD)
     assert not results["test_uses"].passed
     assert "secret fixture detail" not in results["test_uses"].message
@@ -194,9 +228,11 @@ def test_fixture_error_counts_as_a_failed_check(tmp_path, toy):
 
 
 def test_checks_can_import_their_helpers_and_leave_no_trace(tmp_path, toy):
-    folder = _checks(tmp_path, {
-        "_ref_helper_4417.py": "def expected(a, b):\n    return a + b\n",
-        "test_h.py": """
+    folder = _checks(
+        tmp_path,
+        {
+            "_ref_helper_4417.py": "def expected(a, b):\n    return a + b\n",
+            "test_h.py": """
             import pytest
             from _ref_helper_4417 import expected
             pytestmark = pytest.mark.question("add")
@@ -204,7 +240,8 @@ def test_checks_can_import_their_helpers_and_leave_no_trace(tmp_path, toy):
             def test_h(submission):
                 assert submission.call("add", 4, 5) == expected(4, 5), "add(4, 5) is wrong"
         """,
-    })
+        },
+    )
     path_before = list(sys.path)
     results = _run(tmp_path, folder, toy, GOOD)
     assert results["test_h"].passed
@@ -223,4 +260,8 @@ def test_toy_checks_against_local_functions(tmp_path, toy):
     results = run_checks(toy.checks_dir, LocalSubmission(good, tmp_path / "s"), toy)
     assert len(results) == 4 and all(r.passed for r in results)
     assert sorted((r.question, r.weight) for r in results) == [
-        ("add", 1.0), ("add", 3.0), ("scale", 1.0), ("scale", 2.0)]
+        ("add", 1.0),
+        ("add", 3.0),
+        ("scale", 1.0),
+        ("scale", 2.0),
+    ]

@@ -26,8 +26,10 @@ def _source(toy):
 
 def test_release_metadata_lists_grade_ids(toy, toy_release):
     meta = toy_release.metadata["autograder"]
-    assert meta == {"assignment": "toy", "grade_ids": ["intro", "setup", "add", "test_add", "scale",
-                                                        "test_scale", "train", "essay"]}
+    assert meta == {
+        "assignment": "toy",
+        "grade_ids": ["intro", "setup", "add", "test_add", "scale", "test_scale", "train", "essay"],
+    }
     assert meta["grade_ids"] == [grade_id(c) for c in _source(toy).cells]
 
 
@@ -35,8 +37,12 @@ def test_release_has_stubs_no_solutions_and_no_hidden_tests(toy, toy_release):
     text = nbformat.writes(toy_release)
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS"):
         assert marker not in text
-    for line in ("return a + b", "return np.asarray(x, dtype=float) * k", "Addition is commutative",
-                 "assert add(-5, 2) == -3"):
+    for line in (
+        "return a + b",
+        "return np.asarray(x, dtype=float) * k",
+        "Addition is commutative",
+        "assert add(-5, 2) == -3",
+    ):
         assert line not in text
     cells = {grade_id(c): c for c in toy_release.cells}
     assert "raise NotImplementedError()" in cells["add"].source
@@ -55,8 +61,11 @@ def test_answer_key_answers_equal_the_source_solutions(toy, toy_release, toy_key
     assert list(key) == list(source)
     for gid, cell in key.items():
         if cell_role(cell) in (ANSWER, MANUAL):
-            want = "\n".join(line for line in source[gid].source.splitlines()
-                             if "BEGIN SOLUTION" not in line and "END SOLUTION" not in line)
+            want = "\n".join(
+                line
+                for line in source[gid].source.splitlines()
+                if "BEGIN SOLUTION" not in line and "END SOLUTION" not in line
+            )
             assert cell.source == want, gid
         else:
             # everything else is the release's cell, untouched
@@ -123,7 +132,8 @@ def test_write_answer_key_without_executing(toy, toy_release, tmp_path, monkeypa
     assert path == tmp_path / "solutions" / "toy" / "toy.ipynb"
     nb = nbformat.read(path, as_version=4)
     assert {grade_id(c): c.source for c in nb.cells} == {
-        grade_id(c): c.source for c in answer_key(toy, toy_release).cells}
+        grade_id(c): c.source for c in answer_key(toy, toy_release).cells
+    }
 
 
 @pytest.mark.slow

@@ -25,12 +25,26 @@ from autograder.scoring import CheckResult, Incident, SubmissionResult, score, z
 
 
 def _check(name, question, weight, passed, message=""):
-    return CheckResult(name=name, question=question, weight=weight, passed=passed,
-                       message="" if passed else message or f"{name} failed")
+    return CheckResult(
+        name=name,
+        question=question,
+        weight=weight,
+        passed=passed,
+        message="" if passed else message or f"{name} failed",
+    )
 
 
-def _result(toy, student="alice", *, add=(True, True), scale=(True, True), skip=(), status="ok",
-            incidents=(), messages=None):
+def _result(
+    toy,
+    student="alice",
+    *,
+    add=(True, True),
+    scale=(True, True),
+    skip=(),
+    status="ok",
+    incidents=(),
+    messages=None,
+):
     messages = messages or {}
     checks = [
         _check("test_small", "add", 1, add[0], messages.get("test_small", "")),
@@ -39,9 +53,14 @@ def _result(toy, student="alice", *, add=(True, True), scale=(True, True), skip=
         _check("test_matrix", "scale", 2, scale[1], messages.get("test_matrix", "")),
     ]
     checks = [c for c in checks if c.question not in skip]
-    return SubmissionResult(student=student, assignment="toy", status=status,
-                            questions=score(toy, checks, frozenset(skip)),
-                            incidents=list(incidents), isolation="bubblewrap")
+    return SubmissionResult(
+        student=student,
+        assignment="toy",
+        status=status,
+        questions=score(toy, checks, frozenset(skip)),
+        incidents=list(incidents),
+        isolation="bubblewrap",
+    )
 
 
 # -- gradebook.csv --------------------------------------------------------------------------------
@@ -113,8 +132,12 @@ def _assert_gradescope_schema(doc):
 
 @pytest.mark.parametrize(
     "kw",
-    [{}, {"add": (True, False)}, {"add": (False, False), "scale": (True, False)},
-     {"skip": ("scale",)}],
+    [
+        {},
+        {"add": (True, False)},
+        {"add": (False, False), "scale": (True, False)},
+        {"skip": ("scale",)},
+    ],
     ids=["perfect", "partial", "poor", "skipped"],
 )
 def test_gradescope_schema_and_sum(toy, kw):
@@ -171,23 +194,53 @@ def _tags(page):
 
 def test_feedback_escapes_student_text(toy):
     evil = "<script>alert('x')</script><img src=x onerror=alert(1)>"
-    r = _result(toy, f"bob{evil}", add=(False, True), status=f"error {evil}",
-                messages={"test_small": f"add raised ValueError: {evil}"},
-                incidents=[Incident(3, "error", f"NameError: {evil}"),
-                           Incident(5, "timeout", f"ran long {evil}")])
+    r = _result(
+        toy,
+        f"bob{evil}",
+        add=(False, True),
+        status=f"error {evil}",
+        messages={"test_small": f"add raised ValueError: {evil}"},
+        incidents=[
+            Incident(3, "error", f"NameError: {evil}"),
+            Incident(5, "timeout", f"ran long {evil}"),
+        ],
+    )
     r.notes.append(f"note {evil}")
     r.questions["add"].checks[1].notes = [f"printed {evil}"]
     page = feedback_html(r, toy)
     assert "<script" not in page.lower() and "<img" not in page.lower()
     assert "&lt;script&gt;" in page
-    assert set(_tags(page)) <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p",
-                                "b", "ul", "li", "code", "table", "tr", "th", "td", "span", "pre"}
+    assert set(_tags(page)) <= {
+        "html",
+        "head",
+        "meta",
+        "title",
+        "style",
+        "body",
+        "h1",
+        "h2",
+        "p",
+        "b",
+        "ul",
+        "li",
+        "code",
+        "table",
+        "tr",
+        "th",
+        "td",
+        "span",
+        "pre",
+    }
     assert "add raised ValueError:" in page and "cell 5: timeout" in page
 
 
 def test_feedback_content(toy):
-    r = _result(toy, add=(True, False), messages={"test_random": "add of two integers: wrong"},
-                skip=("scale",))
+    r = _result(
+        toy,
+        add=(True, False),
+        messages={"test_random": "add of two integers: wrong"},
+        skip=("scale",),
+    )
     page = feedback_html(r, toy)
     assert "Score: 1 / 15" in page
     assert "add: 1 / 4" in page and "add of two integers: wrong" in page
@@ -234,8 +287,11 @@ def test_summary_shape_and_values(toy):
     assert list(doc["questions"]) == ["add", "scale", "essay"]
     for q in doc["questions"].values():
         assert set(q) == {"max_points", "mean", "manual"}
-    assert doc["questions"]["add"] == {"max_points": 4, "mean": pytest.approx((4 + 1 + 0 + 4) / 4),
-                                       "manual": False}
+    assert doc["questions"]["add"] == {
+        "max_points": 4,
+        "mean": pytest.approx((4 + 1 + 0 + 4) / 4),
+        "manual": False,
+    }
     # a skipped question does not count as zero in its mean
     assert doc["questions"]["scale"]["mean"] == pytest.approx((6 + 0 + 0) / 3)
     assert doc["questions"]["essay"] == {"max_points": 5, "mean": None, "manual": True}
@@ -282,7 +338,14 @@ def test_write_student_and_class_reports(toy, tmp_path):
         write_student_reports(r, toy, out / r.student)
     write_class_reports(results, toy, out)
     assert sorted(p.name for p in out.iterdir()) == [
-        "alice", "bob", "carol", "dave", "gradebook.csv", "summary.json", "summary.png"]
+        "alice",
+        "bob",
+        "carol",
+        "dave",
+        "gradebook.csv",
+        "summary.json",
+        "summary.png",
+    ]
     assert sorted(p.name for p in (out / "bob").iterdir()) == ["feedback.html", "results.json"]
     doc = json.loads((out / "bob" / "results.json").read_text())
     assert doc["score"] == 1

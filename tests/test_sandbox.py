@@ -23,8 +23,9 @@ _no_bwrap = pytest.mark.skipif(
     not CAPS.isolated,
     reason="bubblewrap is not usable here (install Debian's bubblewrap and run as root)",
 )
-_no_uid = pytest.mark.skipif(not (CAPS.root and CAPS.setpriv),
-                             reason="a separate uid needs root and setpriv")
+_no_uid = pytest.mark.skipif(
+    not (CAPS.root and CAPS.setpriv), reason="a separate uid needs root and setpriv"
+)
 
 
 def isolated(fn):
@@ -35,6 +36,7 @@ def isolated(fn):
 def needs_uid(fn):
     """A test of the sandbox's own uid (bubblewrap, root and setpriv)."""
     return isolated(_no_uid(fn))
+
 
 LIMITS = Limits(memory_mib=512, max_processes=32, cpu_time_s=60, file_size_mib=16)
 
@@ -65,11 +67,14 @@ def _uid_processes(uid: int) -> list[int]:
 
 @needs_uid
 def test_runs_as_its_own_unprivileged_uid(box):
-    res = _py(box, """
+    res = _py(
+        box,
+        """
         import os
         print(os.getuid(), os.geteuid(), os.getgid(), os.getgroups())
         print(open('/proc/self/status').read())
-    """)
+    """,
+    )
     assert res.returncode == 0, res.text
     first = res.text.splitlines()[0].split(" ", 3)
     uid = int(first[0])
@@ -88,7 +93,9 @@ def test_network_is_unreachable(box):
     listener.settimeout(0.5)
     port = listener.getsockname()[1]
     try:
-        res = _py(box, f"""
+        res = _py(
+            box,
+            f"""
             import socket
             for host, port in [("127.0.0.1", {port}), ("1.1.1.1", 53), ("8.8.8.8", 443)]:
                 try:
@@ -97,7 +104,8 @@ def test_network_is_unreachable(box):
                 except OSError as e:
                     print("blocked", host, e.errno)
             import os
-        """)
+        """,
+        )
         assert res.returncode == 0, res.text
         assert "CONNECTED" not in res.text
         assert res.text.count("blocked") == 3
@@ -111,10 +119,12 @@ def test_network_is_unreachable(box):
 def test_the_repo_and_grader_files_are_not_visible(box, toy_dir):
     secret = toy_dir / "checks" / "test_add.py"
     assert secret.is_file()
-    res = _py(box, f"""
+    res = _py(
+        box,
+        f"""
         import os
-        for p in [{str(REPO / 'tests')!r}, {str(REPO / 'autograder')!r},
-                  {str(REPO / 'assignments')!r}, {str(secret)!r}, {str(toy_dir)!r},
+        for p in [{str(REPO / "tests")!r}, {str(REPO / "autograder")!r},
+                  {str(REPO / "assignments")!r}, {str(secret)!r}, {str(toy_dir)!r},
                   '/root/.cache', '/work/shared', '/home']:
             print(p, os.path.exists(p))
         print('REPO', sorted(os.listdir({str(REPO)!r})))
@@ -123,7 +133,8 @@ def test_the_repo_and_grader_files_are_not_visible(box, toy_dir):
             print('IMPORTED', autograder.__file__)
         except ImportError:
             print('no autograder')
-    """)
+    """,
+    )
     assert res.returncode == 0, res.text
     for line in res.text.splitlines():
         if line.startswith("/"):
@@ -135,7 +146,9 @@ def test_the_repo_and_grader_files_are_not_visible(box, toy_dir):
 
 @isolated
 def test_python_and_venv_are_read_only(box):
-    res = _py(box, f"""
+    res = _py(
+        box,
+        f"""
         import os
         for p in [{sys.prefix!r}, '/usr', '/etc']:
             try:
@@ -143,7 +156,8 @@ def test_python_and_venv_are_read_only(box):
                 print('WROTE', p)
             except OSError as e:
                 print('refused', p)
-    """)
+    """,
+    )
     assert "WROTE" not in res.text and res.text.count("refused") == 3
 
 
@@ -153,12 +167,15 @@ def test_tmp_is_private(box):
     Path(marker).write_text("host")
     inner = f"/tmp/ag-inner-{uuid.uuid4().hex}"
     try:
-        res = _py(box, f"""
+        res = _py(
+            box,
+            f"""
             import os
             print('SEES_HOST', os.path.exists({marker!r}))
             open({inner!r}, 'w').write('x')
             print('TMP', len(os.listdir('/tmp')))
-        """)
+        """,
+        )
         assert res.returncode == 0, res.text
         assert "SEES_HOST False" in res.text
         assert not Path(inner).exists()
@@ -169,13 +186,16 @@ def test_tmp_is_private(box):
 @isolated
 def test_scratch_is_writable_and_env_is_clean(box, monkeypatch):
     monkeypatch.setenv("AG_SECRET_TOKEN", "hunter2")
-    res = _py(box, """
+    res = _py(
+        box,
+        """
         import os
         open('out.txt', 'w').write('hello')
         print(os.getcwd())
         print(sorted(os.environ))
         print(os.environ['HOME'])
-    """)
+    """,
+    )
     assert res.returncode == 0, res.text
     assert (box.scratch / "work" / "out.txt").read_text() == "hello"
     lines = res.text.splitlines()
@@ -195,14 +215,17 @@ def test_run_times_out_and_kills(box):
 
 @isolated
 def test_file_size_limit(box):
-    res = _py(box, """
+    res = _py(
+        box,
+        """
         try:
             with open('big.bin', 'wb') as fh:
                 fh.write(b'x' * (32 << 20))
             print('WROTE')
         except OSError as e:
             print('limited', e.errno)
-    """)
+    """,
+    )
     assert "WROTE" not in res.text
     assert (box.scratch / "work" / "big.bin").stat().st_size <= 16 << 20
 
@@ -212,9 +235,13 @@ def test_kill_all_leaves_no_process(tmp_path):
     with Sandbox(tmp_path / "scratch", LIMITS) as sb:
         uid = sb.uid
         script = "for i in 1 2 3 4; do setsid sleep 600 >/dev/null 2>&1 & done; exec sleep 600"
-        proc = subprocess.Popen(sb.wrap(["sh", "-c", script]), env=sb.env(),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            sb.wrap(["sh", "-c", script]),
+            env=sb.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             deadline = time.monotonic() + 20
             while len(_uid_processes(uid)) < 5 and time.monotonic() < deadline:

@@ -107,14 +107,23 @@ def test_unreadable_notebook_needs_no_kernel(tmp_path):
 # -- running the visible tests (a sandboxed kernel)
 
 
-LIMITS = Limits(cell_timeout_s=8, call_timeout_s=5, submission_timeout_s=60, memory_mib=1024,
-                max_processes=32, cpu_time_s=120)
+LIMITS = Limits(
+    cell_timeout_s=8,
+    call_timeout_s=5,
+    submission_timeout_s=60,
+    memory_mib=1024,
+    max_processes=32,
+    cpu_time_s=120,
+)
 
 
 @pytest.mark.slow
 def test_visible_tests_pass_and_fail(tmp_path, toy_key):
-    nb = build(toy_key, answers={"scale": "def scale(x, k=2.0):\n    return x\n"},
-               extra={"setup": "import sys\nprint('noise', file=sys.stderr)"})
+    nb = build(
+        toy_key,
+        answers={"scale": "def scale(x, k=2.0):\n    return x\n"},
+        extra={"setup": "import sys\nprint('noise', file=sys.stderr)"},
+    )
     # a cell tagged "training" is skipped: this one would break add if it ran
     saboteur = new_code_cell("def add(a, b):\n    return 0\n", metadata={"tags": ["training"]})
     nb.cells.insert(nb.cells.index(_cell(nb, "add")) + 1, saboteur)
@@ -130,6 +139,7 @@ def test_visible_tests_pass_and_fail(tmp_path, toy_key):
 def test_check_runs_tests_even_when_not_submittable(tmp_path, toy_key):
     nb = _without(toy_key, "test_scale")
     report = check_notebook(write(nb, tmp_path / "toy.ipynb"), assignment="toy", limits=LIMITS)
-    assert report.problems == ["cell 'test_scale' was deleted: download the notebook again and "
-                               "copy your answers in"]
+    assert report.problems == [
+        "cell 'test_scale' was deleted: download the notebook again and copy your answers in"
+    ]
     assert report.tests == {"test_add": "passed"}

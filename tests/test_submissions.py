@@ -170,8 +170,13 @@ def test_zip_escapes_and_links_are_left_out(tmp_path):
     assert created == {dest / "alice.ipynb"}, created
     assert not Path("/abs").exists()
     left_out = " ".join(warnings)
-    for name in ("../escaped.ipynb", "a/../../escaped2.ipynb", "/abs/escaped3.ipynb",
-                 "escaped4.ipynb", "C:/escaped5.ipynb"):
+    for name in (
+        "../escaped.ipynb",
+        "a/../../escaped2.ipynb",
+        "/abs/escaped3.ipynb",
+        "escaped4.ipynb",
+        "C:/escaped5.ipynb",
+    ):
         assert name in left_out
     assert "'bob.ipynb': symbolic link" in left_out and "'carol': symbolic link" in left_out
     assert len(warnings) == 7
@@ -230,7 +235,7 @@ def test_zip_with_corrupt_member_does_not_crash(tmp_path):
         zf.writestr("bob.ipynb", "B" * 200)
     data = bytearray(archive.read_bytes())
     at = data.find(b"B" * 200)
-    data[at: at + 5] = b"CCCCC"  # stored data no longer matches its CRC
+    data[at : at + 5] = b"CCCCC"  # stored data no longer matches its CRC
     archive.write_bytes(bytes(data))
     dest = tmp_path / "dest"
     dest.mkdir()
@@ -328,7 +333,7 @@ def test_duplicate_student_ids_are_disambiguated(tmp_path):
         ("..", "student"),
         (".hidden", "hidden"),
         ("", "student"),
-        ("a/b\\c:d*e?f\"g<h>i|j", "a_b_c_d_e_f_g_h_i_j"),
+        ('a/b\\c:d*e?f"g<h>i|j', "a_b_c_d_e_f_g_h_i_j"),
         ("tab\there\nnewline", "tabherenewline"),  # control characters are dropped
         ("x" * 300, "x" * 100),
         ("李雷", "李雷"),

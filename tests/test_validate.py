@@ -17,7 +17,10 @@ pytestmark = pytest.mark.slow
 def test_mutants_are_loaded_with_kind_and_reason(toy):
     mutants = load_mutants(toy)
     assert {(m.question, m.kind) for m in mutants} == {
-        ("add", "mistake"), ("add", "alternative"), ("scale", "mistake"), ("scale", "alternative")
+        ("add", "mistake"),
+        ("add", "alternative"),
+        ("scale", "mistake"),
+        ("scale", "alternative"),
     }
     assert all(m.why for m in mutants)
 

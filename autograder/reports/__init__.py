@@ -14,8 +14,13 @@ from autograder.safeio import atomic_write
 from autograder.scoring import SubmissionResult
 
 __all__ = [
-    "feedback_html", "gradebook_rows", "gradescope_json", "class_plot", "summary_dict",
-    "write_student_reports", "write_class_reports",
+    "feedback_html",
+    "gradebook_rows",
+    "gradescope_json",
+    "class_plot",
+    "summary_dict",
+    "write_student_reports",
+    "write_class_reports",
 ]
 
 

@@ -45,9 +45,8 @@ def feedback_html(result: SubmissionResult, config: AssignmentConfig) -> str:
     if hard or errors:
         parts.append("<h2>Running your notebook</h2><ul>")
         for inc in (hard + errors)[:20]:
-            parts.append(
-                f"<li>cell {inc.cell}: {escape(inc.kind)} — <code>{escape(inc.message[:300])}</code></li>"
-            )
+            message = escape(inc.message[:300])
+            parts.append(f"<li>cell {inc.cell}: {escape(inc.kind)} — <code>{message}</code></li>")
         parts.append("</ul>")
     for q in result.questions.values():
         label = "manual grading" if q.manual else "not graded in this run" if q.skipped else ""
@@ -60,13 +59,19 @@ def feedback_html(result: SubmissionResult, config: AssignmentConfig) -> str:
             continue
         parts.append("<table><tr><th>check</th><th>result</th></tr>")
         for c in q.checks:
-            verdict = "<span class='pass'>passed</span>" if c.passed else (
-                f"<span class='fail'>failed</span><pre>{escape(c.message[:MAX_MESSAGE])}</pre>"
+            verdict = (
+                "<span class='pass'>passed</span>"
+                if c.passed
+                else (
+                    f"<span class='fail'>failed</span><pre>{escape(c.message[:MAX_MESSAGE])}</pre>"
+                )
             )
             notes = "".join(f"<pre class='muted'>{escape(n[:500])}</pre>" for n in c.notes)
             parts.append(f"<tr><td>{escape(c.name)}</td><td>{verdict}{notes}</td></tr>")
         parts.append("</table>")
-    parts.append(f"<p class='muted'>Graded in {result.seconds:g} s; {escape(result.isolation)}.</p>")
+    parts.append(
+        f"<p class='muted'>Graded in {result.seconds:g} s; {escape(result.isolation)}.</p>"
+    )
     parts.append("</body></html>")
     page = "\n".join(parts)
     if len(page.encode()) > MAX_BYTES:

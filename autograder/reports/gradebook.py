@@ -29,7 +29,10 @@ def gradebook_rows(results: list[SubmissionResult], config: AssignmentConfig) ->
         rows.append(
             [
                 _cell(r.student),
-                *(_fmt(r.questions[q].points) if q in r.questions else "" for q in config.questions),
+                *(
+                    _fmt(r.questions[q].points) if q in r.questions else ""
+                    for q in config.questions
+                ),
                 _fmt(r.total),
                 _fmt(r.max_total),
                 r.status,

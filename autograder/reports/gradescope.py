@@ -17,9 +17,13 @@ def gradescope_json(result: SubmissionResult) -> dict[str, Any]:
         total = sum(c.weight for c in q.checks) or 1.0
         if not q.checks:
             tests.append(
-                {"name": q.id, "score": q.points or 0.0, "max_score": q.max_points,
-                 "output": result.status if result.status != "ok" else "not graded",
-                 "visibility": "visible"}
+                {
+                    "name": q.id,
+                    "score": q.points or 0.0,
+                    "max_score": q.max_points,
+                    "output": result.status if result.status != "ok" else "not graded",
+                    "visibility": "visible",
+                }
             )
         for c in q.checks:
             share = q.max_points * c.weight / total

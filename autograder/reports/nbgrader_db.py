@@ -37,7 +37,10 @@ def write_nbgrader_scores(
             name = f"test_{qid}" if f"test_{qid}" in existing else qid
             if name not in existing:
                 gb.update_or_create_grade_cell(
-                    name, notebook, config.name, max_score=q.points,
+                    name,
+                    notebook,
+                    config.name,
+                    max_score=q.points,
                     cell_type="markdown" if q.manual else "code",
                 )
             cell_for[qid] = name

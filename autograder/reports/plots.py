@@ -19,11 +19,17 @@ def class_plot(results: list[SubmissionResult], config: AssignmentConfig, path: 
     means = question_means(results, config)
     auto = [q for q in config.questions if not config.questions[q].manual]
     fractions = [
-        (means[q] or 0.0) / config.questions[q].points if means[q] is not None else 0.0 for q in auto
+        (means[q] or 0.0) / config.questions[q].points if means[q] is not None else 0.0
+        for q in auto
     ]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, 1.3]})
-    ax1.hist(totals, bins=min(20, max(5, len(totals))), range=(0, config.max_total),
-             color="#4C72B0", edgecolor="white")
+    ax1.hist(
+        totals,
+        bins=min(20, max(5, len(totals))),
+        range=(0, config.max_total),
+        color="#4C72B0",
+        edgecolor="white",
+    )
     ax1.set_xlabel(f"total (out of {config.max_total:g})")
     ax1.set_ylabel("submissions")
     ax1.set_title(f"{config.name}: totals (n={len(results)})")

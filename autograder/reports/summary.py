@@ -10,7 +10,9 @@ from autograder.config import AssignmentConfig
 from autograder.scoring import SubmissionResult
 
 
-def question_means(results: list[SubmissionResult], config: AssignmentConfig) -> dict[str, float | None]:
+def question_means(
+    results: list[SubmissionResult], config: AssignmentConfig
+) -> dict[str, float | None]:
     means: dict[str, float | None] = {}
     for qid in config.questions:
         values = [r.questions[qid].points for r in results if qid in r.questions]

@@ -1,0 +1,27 @@
+"""The instructor's proof for Lab 4: `autograder validate lab4-cnn` passes.
+
+This one run covers, through the real sandboxed pipeline: the source notebook
+executes offline (quick budget), the answer key scores full marks on every
+autograded question (the trained accuracy included, on the CPU budget), the
+released stubs score zero, every mutant in assignments/lab4-cnn/mutants is
+caught on its own question only, every alternative answer gets full marks, and
+two gradings of the key are identical.
+"""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from autograder.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def test_validate_lab4_cnn():
+    result = CliRunner().invoke(main, ["validate", "lab4-cnn", "-j", "2"])
+    print(result.output)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("| ")]
+    assert len(lines) == 8 and all("| PASS" in line for line in lines[1:]), result.output
+    assert result.output.rstrip().endswith("VALID") and "NOT VALID" not in result.output
