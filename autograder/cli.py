@@ -184,13 +184,21 @@ def check(notebook: Path, assignment: str | None) -> None:
 @main.command()
 @click.argument("assignment")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=2, show_default=True)
-def validate(assignment: str, jobs: int) -> None:
+@click.option(
+    "--mistakes-per-question",
+    type=click.IntRange(1, 1000),
+    default=None,
+    help="Grade only this many mistakes (and one alternative) per question.",
+)
+def validate(assignment: str, jobs: int, mistakes_per_question: int | None) -> None:
     """Prove ASSIGNMENT's checks: key scores full, stubs zero, every mutant caught."""
     from autograder.config import load_assignment
     from autograder.validate import render_table, validate_assignment
 
     try:
-        report = validate_assignment(load_assignment(assignment), jobs=jobs)
+        report = validate_assignment(
+            load_assignment(assignment), jobs=jobs, mistakes_per_question=mistakes_per_question
+        )
     except AutograderError as exc:
         _fail(exc)
     click.echo(render_table(report))

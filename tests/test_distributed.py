@@ -19,10 +19,11 @@ import psutil
 import pytest
 from click.testing import CliRunner
 
+import autograder.distributed as ag_dask
 from autograder.batch import grade_batch
 from autograder.cli import main
 from autograder.config import load_config
-from autograder.distributed import _has_gpu, dask_executor, needs_gpu
+from autograder.distributed import DaskExecutor, _has_gpu, dask_executor, needs_gpu
 from autograder.exceptions import AutograderError
 from tests.conftest import build, write
 
@@ -238,9 +239,9 @@ def test_cli_reports_an_unreachable_scheduler(tmp_path, toy_dir):
     assert "dask scheduler" in result.output
 
 
-def test_gpu_rule(tmp_path, toy_dir):
-    plain = load_config(toy_dir / "assignment.toml")
-    folder = tmp_path / "toy"
+def _toy_with_accuracy(toy_dir, folder):
+    """The toy assignment with an [accuracy] section naming `scale` (no training runs:
+    accuracy is graded by a check file, and the toy has none)."""
     shutil.copytree(toy_dir, folder)
     with (folder / "assignment.toml").open("a") as fh:
         fh.write(
@@ -248,10 +249,41 @@ def test_gpu_rule(tmp_path, toy_dir):
             "[accuracy.gpu]\nepochs = 1\nbatch_size = 8\nthresholds = [[0.5, 1.0]]\n"
             "[accuracy.cpu]\nepochs = 1\nbatch_size = 8\nthresholds = [[0.5, 1.0]]\n"
         )
-    trains = load_config(folder / "assignment.toml")
+    return load_config(folder / "assignment.toml")
+
+
+def test_gpu_rule(tmp_path, toy_dir):
+    plain = load_config(toy_dir / "assignment.toml")
+    trains = _toy_with_accuracy(toy_dir, tmp_path / "toy")
     assert needs_gpu(trains, frozenset(), cluster_has_gpu=True)
     assert not needs_gpu(trains, frozenset({"scale"}), cluster_has_gpu=True)  # --skip accuracy
     assert not needs_gpu(trains, frozenset(), cluster_has_gpu=False)
     assert not needs_gpu(plain, frozenset(), cluster_has_gpu=True)
     assert _has_gpu({"a": {"resources": {}}, "b": {"resources": {"GPU": 1}}})
     assert not _has_gpu({"a": {"resources": {}}, "b": {}})
+
+
+@pytest.mark.slow
+def test_gpu_tasks_fall_back_when_no_gpu_worker_remains(
+    cluster, tmp_path, toy_dir, toy_key, monkeypatch
+):
+    """Tasks that asked for a GPU are resubmitted without it once no GPU worker is left."""
+    cl, client = cluster
+    config = _toy_with_accuracy(toy_dir, tmp_path / "toy")
+    subs = tmp_path / "subs"
+    write(toy_key, subs / "a.ipynb")
+    write(build(toy_key, {"add": WRONG_ADD}), subs / "b.ipynb")
+    seen = []
+
+    def gpu_at_start_only(workers):  # a GPU worker at the start, gone at the first look after
+        seen.append(workers)
+        return len(seen) == 1
+
+    monkeypatch.setattr(ag_dask, "_has_gpu", gpu_at_start_only)
+    executor = DaskExecutor(client, gpu_grace_s=1.0, poll_s=0.2)
+    batch = grade_batch(config, subs, tmp_path / "out", executor=executor)
+    assert executor.gpu_tasks == 2  # both asked for {"GPU": 1}: no worker could take them
+    assert executor.resubmitted == 2  # ... until they were resubmitted without it
+    rows = _rows(tmp_path / "out")
+    assert (rows["a"]["total"], rows["b"]["add"]) == ("10", "0")
+    assert batch.graded == 2
