@@ -60,6 +60,13 @@ def _children(pid: int) -> list[psutil.Process]:
     return psutil.Process(pid).children(recursive=True)
 
 
+def _has_kernel(pid: int) -> bool:
+    try:
+        return any(p.name() == "bwrap" for p in _children(pid))
+    except psutil.Error:  # a child came and went while we looked
+        return False
+
+
 def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
     """Those still running (same pid and start time; zombies count as gone)."""
     return [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
@@ -200,6 +207,10 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(cluster, tmp_path,
         assert busy, "no worker is grading: the batch is too short to test a kill"
         addr = busy[0]
         pid = client.run(os.getpid, workers=[addr])[addr]
+        # Kill it while a sandboxed kernel is running under it (not between two tasks).
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _has_kernel(pid):
+            time.sleep(0.05)
         orphans.extend(_children(pid))
         os.kill(pid, signal.SIGKILL)
         killed[addr] = pid
@@ -227,8 +238,8 @@ def test_unreachable_scheduler_is_a_clear_error():
         dask_executor(address, timeout=1)
 
 
-@pytest.mark.slow
-def test_cli_reports_an_unreachable_scheduler(tmp_path, toy_dir):
+def test_cli_reports_an_unreachable_scheduler(tmp_path, toy_dir, monkeypatch):
+    monkeypatch.setenv("AUTOGRADER_DASK_TIMEOUT", "1")
     address = f"tcp://127.0.0.1:{_free_port()}"
     result = CliRunner().invoke(
         main,
