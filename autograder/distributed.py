@@ -17,12 +17,15 @@ isolation, and, for the `accuracy` question, the data sets (`autograder.datasets
 needs neither the submissions nor the assignment folder: each task carries the
 submission's notebook and extra files, and the assignment's config, source notebook and
 checks, and the worker writes them into a private temporary folder for that one task
-(removed afterwards). A worker grades one submission at a time per process (a lock
+(removed afterwards; the folder of a worker killed mid-task is removed by the next task
+on that machine). A worker grades one submission at a time per process (a lock
 enforces it even with `--nthreads` > 1, since the checks run in pytest, which is not
-thread-safe); use `--nworkers` for parallelism. Each task sandboxes the student's kernel
-exactly as on one machine (`autograder.grade.grade_submission`): the kernel is a
-sandboxed child process of the worker, so a submission that exits or kills its kernel
-(or tries to kill its parent) costs a kernel restart, never the worker.
+thread-safe); use `--nworkers` for parallelism, and on a machine with several worker
+processes set $AUTOGRADER_TRAIN_THREADS to cores / workers for training. Each task
+sandboxes the student's kernel exactly as on one machine
+(`autograder.grade.grade_submission`): the kernel is a sandboxed child process of the
+worker, so a submission that exits or kills its kernel (or tries to kill its parent)
+costs a kernel restart, never the worker.
 
 GPU rule. Training for the `accuracy` question runs inside the same task as the other
 checks. A task asks for `resources={"GPU": 1}` when (1) the assignment has an
@@ -34,8 +37,9 @@ connected for `gpu_grace_s` (default 60 s) while such tasks wait, they are resub
 without the resource rather than waiting forever.
 
 Failures.
-- The scheduler cannot be reached: AutograderError at once ("could not reach the Dask
-  scheduler at ...").
+- The scheduler cannot be reached within $AUTOGRADER_DASK_TIMEOUT seconds (default 10):
+  AutograderError at once ("could not reach the Dask scheduler at ..."); likewise a
+  scheduler with no worker at all when the batch starts.
 - A worker dies mid-batch (killed, OOM, machine lost): the scheduler reassigns its tasks
   to other workers (the nanny restarts a killed worker process). Tasks that raise are
   retried twice (`retries=2`). No result is lost or yielded twice.
@@ -53,6 +57,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -60,6 +65,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import CancelledError
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +76,7 @@ from autograder.submissions import SubmissionInput, safe_name
 
 DEFAULT_TIMEOUT_S = 10.0
 MAX_SHIPPED_FILE = 256 << 20  # as autograder.grade.MAX_EXTRA_FILE: larger files are not copied
+TMP_PREFIX = "autograder-dask-"
 _GRADE_LOCK = threading.Lock()  # one grading per worker process (pytest is not thread-safe)
 
 
@@ -103,6 +110,30 @@ def _write_files(files: dict[str, bytes], dest: Path) -> None:
         target.write_bytes(data)
 
 
+def sweep_stale_dirs(root: Path | None = None) -> list[Path]:
+    """Remove the task folders of worker processes that died mid-task (SIGKILL, OOM).
+
+    Each task's folder is `autograder-dask-<worker pid>-*` in the temporary directory
+    (mode 0700: it holds the assignment's checks); a live worker removes its own.
+    """
+    root = Path(root or tempfile.gettempdir())
+    removed = []
+    for path in root.glob(f"{TMP_PREFIX}*-*"):
+        pid = path.name[len(TMP_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or path.is_symlink() or not path.is_dir():
+            continue
+        try:
+            if path.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        except OSError:
+            continue  # alive under another uid, or gone already
+    return removed
+
+
 def grade_on_worker(
     bundle: dict[str, Any] | None,
     shipped: dict[str, Any] | None,
@@ -120,7 +151,9 @@ def grade_on_worker(
     from autograder.batch import _grade_job
 
     code = code_digest()
-    with _GRADE_LOCK, tempfile.TemporaryDirectory(prefix="autograder-dask-") as tmp:
+    sweep_stale_dirs()
+    prefix = f"{TMP_PREFIX}{os.getpid()}-"
+    with _GRADE_LOCK, tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         if bundle is not None:
             _write_files(bundle["files"], Path(tmp) / "assignment")
             config_path = str(Path(tmp) / "assignment" / bundle["config"])
@@ -216,14 +249,20 @@ class DaskExecutor:
         self,
         address: Any,
         *,
-        timeout: float = DEFAULT_TIMEOUT_S,
+        timeout: float | None = None,
         gpu_grace_s: float = 60.0,
         no_workers_timeout_s: float = 300.0,
         poll_s: float = 2.0,
     ) -> None:
-        from distributed import Client
+        try:
+            from distributed import Client
+        except ImportError:
+            raise AutograderError(
+                "grading on Dask needs the `dask` extra: pip install 'autograder[dask]' "
+                "(dask[distributed])"
+            ) from None
 
-        self.timeout = timeout
+        self.timeout = connect_timeout() if timeout is None else timeout
         self.gpu_grace_s = gpu_grace_s
         self.no_workers_timeout_s = no_workers_timeout_s
         self.poll_s = poll_s
@@ -359,7 +398,10 @@ class DaskExecutor:
                     if no_gpu_since and now - no_gpu_since > self.gpu_grace_s:
                         old = []
                         for key in waiting_gpu:
-                            fut, i, _ = live.pop(key)
+                            entry = live.pop(key, None)
+                            if entry is None:  # finished meanwhile
+                                continue
+                            fut, i, _ = entry
                             submit(i, False, f"-cpu{self.resubmitted}")
                             self.resubmitted += 1
                             old.append(fut)
@@ -389,8 +431,25 @@ class DaskExecutor:
                     continue  # replaced by a resubmission
                 i = entry[1]
                 sub = tasks[i][0]
-                if fut.status == "finished":
-                    reply = fut.result()
+                lost = AutograderError(
+                    f"the Dask scheduler at {self.address} cancelled the grading of "
+                    f"{sub.student!r} (scheduler lost?); the submissions graded so far are "
+                    "saved: run the same command again to grade the rest"
+                )
+                if fut.status == "cancelled":
+                    raise lost
+                try:
+                    reply = fut.result()  # re-raises what the task raised, after its retries
+                except KilledWorker:
+                    data = self._zero(
+                        config,
+                        sub.student,
+                        "grader error: the Dask workers grading this submission died; "
+                        "it is graded again next run",
+                    )
+                except CancelledError:
+                    raise lost from None
+                else:
                     if reply["code"] not in codes:
                         codes.add(code_digest())  # this machine's code may have changed
                     if reply["code"] not in codes:
@@ -400,22 +459,6 @@ class DaskExecutor:
                             "same autograder on every worker and restart the workers"
                         )
                     data = reply["result"]
-                elif fut.status == "error":
-                    exc = fut.exception()
-                    if not isinstance(exc, KilledWorker):
-                        raise exc
-                    data = self._zero(
-                        config,
-                        sub.student,
-                        "grader error: the Dask workers "
-                        "grading this submission died; it is graded again next run",
-                    )
-                else:
-                    raise AutograderError(
-                        f"the Dask scheduler at {self.address} cancelled the grading of "
-                        f"{sub.student!r} (scheduler lost?); the submissions graded so far are "
-                        "saved: run the same command again to grade the rest"
-                    )
                 fut.release()
                 with lock:
                     refill()
@@ -444,9 +487,19 @@ class DaskExecutor:
         return result.to_dict()
 
 
-def dask_executor(address: Any, *, timeout: float = DEFAULT_TIMEOUT_S) -> DaskExecutor:
+def connect_timeout() -> float:
+    """Seconds to wait for the scheduler (and for a first worker): $AUTOGRADER_DASK_TIMEOUT."""
+    try:
+        return float(os.environ.get("AUTOGRADER_DASK_TIMEOUT", DEFAULT_TIMEOUT_S))
+    except ValueError:
+        return DEFAULT_TIMEOUT_S
+
+
+def dask_executor(address: Any, *, timeout: float | None = None) -> DaskExecutor:
     """An Executor that grades on the Dask cluster at `address` (or an existing Client).
 
-    Connects at once, so an unreachable scheduler is reported before any work starts.
+    Connects at once, so an unreachable scheduler is reported before any work starts;
+    `timeout` (default $AUTOGRADER_DASK_TIMEOUT, else 10 s) bounds the wait for the
+    scheduler and, when a batch starts, for a first worker.
     """
     return DaskExecutor(address, timeout=timeout)

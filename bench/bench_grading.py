@@ -70,7 +70,7 @@ def machine() -> dict:
         "gpu": "none (CPU only)",
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "load_average_when_saved": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -112,6 +112,32 @@ def grade_records(out: Path) -> dict[str, dict]:
 def med(values) -> float:
     values = list(values)
     return round(statistics.median(values), 3) if values else float("nan")
+
+
+class tee:
+    """Copy everything printed to bench/results/<name> as well (the run's text report)."""
+
+    def __init__(self, name: str) -> None:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        self.path = RESULTS / name
+
+    def __enter__(self):
+        self.file = self.path.open("w")
+        self.stdout = sys.stdout
+        sys.stdout = self
+        return self
+
+    def write(self, text: str) -> int:
+        self.file.write(text)
+        return self.stdout.write(text)
+
+    def flush(self) -> None:
+        self.file.flush()
+        self.stdout.flush()
+
+    def __exit__(self, *exc) -> None:
+        sys.stdout = self.stdout
+        self.file.close()
 
 
 def save(name: str, data: dict) -> Path:
@@ -451,9 +477,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="20,200")
     args = parser.parse_args(argv)
     if args.scaling:
-        bench_scaling([int(s) for s in args.sizes.split(",")], args.jobs)
+        with tee("scaling.txt"):
+            bench_scaling([int(s) for s in args.sizes.split(",")], args.jobs)
     else:
-        bench_lab4(args.n, args.jobs, args.seed, args.probe_runs)
+        with tee("grading.txt"):
+            bench_lab4(args.n, args.jobs, args.seed, args.probe_runs)
 
 
 if __name__ == "__main__":
