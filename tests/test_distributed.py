@@ -13,9 +13,10 @@ import os
 import shutil
 import signal
 import socket
+import tempfile
 import time
+from pathlib import Path
 
-import psutil
 import pytest
 from click.testing import CliRunner
 
@@ -27,7 +28,8 @@ from autograder.distributed import DaskExecutor, _has_gpu, dask_executor, needs_
 from autograder.exceptions import AutograderError
 from tests.conftest import build, write
 
-distributed = pytest.importorskip("distributed")
+distributed = pytest.importorskip("distributed")  # the `dask` extra
+psutil = pytest.importorskip("psutil")  # comes with distributed
 
 WRONG_ADD = "def add(a, b):\n    return a - b\n"
 # Right on vectors (weight 1), wrong on matrices (weight 2): 2 of 6 points.
@@ -80,7 +82,7 @@ def cluster():
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: other clusters may run beside this one
             silence_logs=logging.ERROR,
         ) as cl,
         distributed.Client(cl, set_as_default=False) as client,
@@ -230,6 +232,8 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(cluster, tmp_path,
     while _alive(orphans) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert orphans and _alive(orphans) == []  # the killed worker's kernel went with it
+    pid = list(killed.values())[0]
+    assert list(Path(tempfile.gettempdir()).glob(f"{ag_dask.TMP_PREFIX}{pid}-*")) == []
 
 
 def test_unreachable_scheduler_is_a_clear_error():
