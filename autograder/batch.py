@@ -20,12 +20,9 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nbformat import NotebookNode
-
 from autograder.config import AssignmentConfig, load_config
+from autograder.digest import assignment_digest, submission_digest
 from autograder.exceptions import AutograderError, ConfigError
-from autograder.grade import assignment_digest, grade_submission, submission_digest
-from autograder.release import release_notebook
 from autograder.reports import write_class_reports, write_student_reports
 from autograder.safeio import atomic_write
 from autograder.scoring import SubmissionResult, zero_result
@@ -73,7 +70,10 @@ def _grade_job(
     sub: SubmissionInput, config_path: str, release: dict, skip: frozenset[str], digest: str
 ) -> dict:
     """Runs in a worker process (or on a Dask worker): plain arguments in, a dict out."""
+    # Imported here: a re-grade of an unchanged class never needs the grading machinery.
     import nbformat
+
+    from autograder.grade import grade_submission
 
     config = load_config(Path(config_path))
     nb = nbformat.from_dict(release)
@@ -138,17 +138,22 @@ def grade_batch(
         warnings: list[str] = []
         subs = discover(submissions, config.name, config.notebook.name, workdir, warnings)
         dirs = _student_dirs(subs)
-        release: NotebookNode = release_notebook(config)
         grader_digest = assignment_digest(config)
         results: dict[str, SubmissionResult] = {}
-        tasks = []
+        todo = []
         for sub in subs:
             digest = submission_digest(sub, grader_digest, skipped)
             previous = None if force else load_previous(out / dirs[sub.student])
             if previous is not None and previous.content_hash == digest:
                 results[sub.student] = previous
-                continue
-            tasks.append((sub, str(config.config_path), dict(release), skipped, digest))
+            else:
+                todo.append((sub, digest))
+        tasks = []
+        if todo:
+            from autograder.release import release_notebook
+
+            release = dict(release_notebook(config))
+            tasks = [(s, str(config.config_path), release, skipped, d) for s, d in todo]
         reused = len(results)
         run = executor or local_executor(jobs)
         total = len(subs)

@@ -55,7 +55,6 @@ client's memory stays flat however large the class.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import socket
@@ -71,11 +70,11 @@ from typing import Any
 
 from autograder import __version__
 from autograder.config import AssignmentConfig, load_config
+from autograder.digest import code_digest
 from autograder.exceptions import AutograderError
-from autograder.submissions import SubmissionInput, safe_name
+from autograder.submissions import MAX_EXTRA_FILE, SubmissionInput, safe_name
 
 DEFAULT_TIMEOUT_S = 10.0
-MAX_SHIPPED_FILE = 256 << 20  # as autograder.grade.MAX_EXTRA_FILE: larger files are not copied
 TMP_PREFIX = "autograder-dask-"
 _GRADE_LOCK = threading.Lock()  # one grading per worker process (pytest is not thread-safe)
 
@@ -83,21 +82,6 @@ _GRADE_LOCK = threading.Lock()  # one grading per worker process (pytest is not 
 # --------------------------------------------------------------------------------------
 # Worker side
 # --------------------------------------------------------------------------------------
-
-
-def code_digest() -> str:
-    """The grader's own code (the autograder package), as assignment_digest hashes it.
-
-    Not cached: read from disk each time, so a worker and the client on one machine
-    agree even while the package is being edited.
-    """
-    root = Path(__file__).resolve().parent
-    h = hashlib.sha256(__version__.encode())
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts:
-            h.update(str(path.relative_to(root)).encode())
-            h.update(path.read_bytes())
-    return h.hexdigest()
 
 
 def _write_files(files: dict[str, bytes], dest: Path) -> None:
@@ -213,7 +197,7 @@ def ship_submission(sub: SubmissionInput) -> dict[str, Any] | None:
         for path in sorted(sub.files.iterdir()):
             if path.is_symlink() or not path.is_file() or path == sub.notebook:
                 continue
-            if path.name.startswith(".") or path.stat().st_size > MAX_SHIPPED_FILE:
+            if path.name.startswith(".") or path.stat().st_size > MAX_EXTRA_FILE:
                 continue
             files[path.name] = path.read_bytes()
     return {"notebook": sub.notebook.name, "files": files, "has_folder": sub.files is not None}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -11,7 +10,6 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
-from autograder import __version__
 from autograder.bridge import KernelSubmission
 from autograder.config import AssignmentConfig
 from autograder.exceptions import NotebookError
@@ -20,51 +18,7 @@ from autograder.plugin import run_checks
 from autograder.sandbox import Sandbox, capabilities
 from autograder.scoring import SubmissionResult, score, zero_result
 from autograder.session import KernelSession
-from autograder.submissions import SubmissionInput
-
-MAX_EXTRA_FILE = 256 << 20
-
-
-def _hash_tree(h: hashlib._Hash, folder: Path) -> None:
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts:
-            h.update(str(path.relative_to(folder)).encode())
-            h.update(path.read_bytes())
-
-
-def assignment_digest(config: AssignmentConfig) -> str:
-    """Everything of the grader's side that can change a grade."""
-    h = hashlib.sha256(__version__.encode())
-    h.update(config.config_path.read_bytes())
-    h.update(config.notebook.read_bytes())
-    _hash_tree(h, config.checks_dir)
-    _hash_tree(h, Path(__file__).parent)  # the grader's own code
-    return h.hexdigest()
-
-
-def submission_digest(sub: SubmissionInput, assignment: str, skip: frozenset[str]) -> str:
-    h = hashlib.sha256(assignment.encode())
-    h.update(repr(sorted(skip)).encode())
-    h.update(sub.problem.encode())
-    if sub.notebook is not None and sub.notebook.is_file():
-        _hash_file(h, sub.notebook)
-    if sub.files is not None:
-        for path in sorted(sub.files.iterdir()):
-            if path.is_file() and not path.is_symlink() and path != sub.notebook:
-                h.update(path.name.encode())
-                _hash_file(h, path)
-    return h.hexdigest()
-
-
-def _hash_file(h: hashlib._Hash, path: Path) -> None:
-    """Stream a file into the hash; past the size we would grade, its size stands in."""
-    size = path.stat().st_size
-    if size > MAX_EXTRA_FILE:
-        h.update(f"<{size} bytes>".encode())
-        return
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
+from autograder.submissions import MAX_EXTRA_FILE, SubmissionInput
 
 
 def _copy_extra_files(sub: SubmissionInput, dest: Path) -> list[str]:

@@ -24,6 +24,7 @@ from autograder.exceptions import SubmissionError, UnsafeArchive
 MAX_ZIP_MEMBERS = 20_000
 MAX_ZIP_BYTES = 4 << 30
 MAX_MEMBER_BYTES = 512 << 20
+MAX_EXTRA_FILE = 256 << 20  # larger extra files are neither graded nor hashed
 
 
 @dataclass(frozen=True)

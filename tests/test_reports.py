@@ -337,7 +337,7 @@ def test_write_student_and_class_reports(toy, tmp_path):
     for r in results:
         write_student_reports(r, toy, out / r.student)
     write_class_reports(results, toy, out)
-    assert sorted(p.name for p in out.iterdir()) == [
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "alice",
         "bob",
         "carol",
@@ -353,6 +353,24 @@ def test_write_student_and_class_reports(toy, tmp_path):
     empty = tmp_path / "empty"
     write_class_reports([], toy, empty)
     assert sorted(p.name for p in empty.iterdir()) == ["gradebook.csv", "summary.json"]
+
+
+def test_class_plot_redrawn_only_when_results_change(toy, tmp_path, monkeypatch):
+    from autograder import reports
+
+    drawn = []
+    monkeypatch.setattr(
+        reports, "class_plot", lambda r, c, p: (drawn.append(p), p.write_bytes(b"png"))
+    )
+    results = [_result(toy, "alice"), _result(toy, "bob", add=(False, False))]
+    write_class_reports(results, toy, tmp_path)
+    write_class_reports(results, toy, tmp_path)
+    assert len(drawn) == 1  # same results: the PNG on disk is kept
+    write_class_reports([*results, _result(toy, "carol")], toy, tmp_path)
+    assert len(drawn) == 2
+    (tmp_path / "summary.png").unlink()
+    write_class_reports([*results, _result(toy, "carol")], toy, tmp_path)
+    assert len(drawn) == 3  # a deleted plot is drawn again
 
 
 @pytest.mark.slow

@@ -31,6 +31,31 @@ def write_student_reports(result: SubmissionResult, config: AssignmentConfig, fo
     atomic_write(folder / "feedback.html", feedback_html(result, config))
 
 
+def _plot_if_changed(results: list[SubmissionResult], config: AssignmentConfig, path: Path) -> None:
+    """Draw the class plot unless the same inputs already drew the one on disk.
+
+    Plotting is most of the cost of re-grading an unchanged class; the key
+    (results, config, plotting code) is kept beside the PNG.
+    """
+    import hashlib
+    import json
+
+    from autograder.reports import plots
+
+    h = hashlib.sha256(Path(plots.__file__).read_bytes())
+    h.update(config.config_path.read_bytes())
+    h.update(json.dumps([r.to_dict() for r in results], sort_keys=True, default=str).encode())
+    key_file = path.with_name(f".{path.name}.key")
+    key = h.hexdigest()
+    try:
+        if path.is_file() and key_file.read_text() == key:
+            return
+    except OSError:
+        pass
+    class_plot(results, config, path)
+    atomic_write(key_file, key)
+
+
 def write_class_reports(
     results: list[SubmissionResult],
     config: AssignmentConfig,
@@ -41,9 +66,10 @@ def write_class_reports(
     import json
 
     write_gradebook(results, config, out / "gradebook.csv")
-    atomic_write(out / "summary.json", json.dumps(summary_dict(results, config), indent=1))
+    summary = json.dumps(summary_dict(results, config), indent=1)
+    atomic_write(out / "summary.json", summary)
     if results:
-        class_plot(results, config, out / "summary.png")
+        _plot_if_changed(results, config, out / "summary.png")
     if nbgrader_db is not None:
         from autograder.reports.nbgrader_db import write_nbgrader_scores
 
