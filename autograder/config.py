@@ -8,6 +8,7 @@ threshold never silently falls back to a default.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -17,6 +18,7 @@ from autograder.exceptions import AssignmentNotFound, ConfigError
 
 SCHEMA_VERSION = 1
 CONFIG_NAME = "assignment.toml"
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,9 @@ class AssignmentConfig:
     skip_tags: tuple[str, ...] = ("training",)
     accuracy: AccuracyConfig | None = None
     quick_env: dict[str, str] = field(default_factory=dict)
+    # Modules every submission imports: loaded once per grading worker and shared by
+    # forking (autograder.warm), instead of once per submission.
+    preload: tuple[str, ...] = ()
 
     @property
     def autograded(self) -> list[str]:
@@ -258,6 +263,11 @@ def load_config(path: Path) -> AssignmentConfig:
     quick_env = a.get("quick_env", dict, {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in quick_env.items()):
         raise ConfigError(path, "assignment.quick_env", "must map names to strings")
+    preload = a.get("preload", list, [])
+    if not all(isinstance(m, str) and _MODULE.fullmatch(m) for m in preload):
+        raise ConfigError(
+            path, "assignment.preload", 'must be a list of module names such as "numpy"'
+        )
     a.done()
     if not notebook.is_file():
         raise ConfigError(path, "assignment.notebook", f"points to {notebook}, which is missing")
@@ -288,6 +298,7 @@ def load_config(path: Path) -> AssignmentConfig:
         skip_tags=tuple(skip_tags),
         accuracy=_read_accuracy(top.sub("accuracy", required=False), questions),
         quick_env=dict(quick_env),
+        preload=tuple(preload),
     )
     top.done()
     return cfg

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -12,13 +13,14 @@ from nbformat import NotebookNode
 
 from autograder.bridge import KernelSubmission
 from autograder.config import AssignmentConfig
-from autograder.exceptions import NotebookError
+from autograder.exceptions import NotebookError, SandboxError
 from autograder.notebook import belongs_to, code_cells_to_run, read_notebook, restore
 from autograder.plugin import run_checks
 from autograder.sandbox import Sandbox, capabilities
 from autograder.scoring import SubmissionResult, score, zero_result
 from autograder.session import KernelSession
 from autograder.submissions import MAX_EXTRA_FILE, SubmissionInput
+from autograder.warm import Zygote, zygote_for
 
 
 def _copy_extra_files(sub: SubmissionInput, dest: Path) -> list[str]:
@@ -91,14 +93,21 @@ def grade_submission(
     cells = [(n, c.source) for n, c in code_cells_to_run(restored.notebook, config.skip_tags)]
 
     env, data_dirs = data_env()
+    zygote = _zygote(config, data_dirs)
     tmp = Path(tempfile.mkdtemp(prefix="autograder-"))
+    scratch = zygote.new_scratch() if zygote else tmp / "scratch"
     try:
         files_dir = tmp / "submitted"  # grader-side copy the student cannot touch
         extra = _copy_extra_files(sub, files_dir)
-        with Sandbox(tmp / "scratch", config.limits, readonly=data_dirs) as sandbox:
+        with Sandbox(
+            scratch,
+            config.limits,
+            readonly=data_dirs,
+            cgroup_parent=zygote.cgroup_name if zygote else "",
+        ) as sandbox:
             for name in extra:
                 shutil.copyfile(files_dir / name, sandbox.scratch / "work" / name)
-            session = KernelSession(sandbox, config.limits, env=env)
+            session = KernelSession(sandbox, config.limits, env=env, zygote=zygote)
             try:
                 session.start()
                 session.run_cells(cells)
@@ -117,3 +126,13 @@ def grade_submission(
         return finish(result)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _zygote(config: AssignmentConfig, data_dirs: list[Path]) -> Zygote | None:
+    """This worker's warm zygote for the assignment, or None to start kernels cold."""
+    try:
+        return zygote_for(config.preload, data_dirs, config.limits)
+    except SandboxError as exc:
+        sys.stderr.write(f"autograder: warm kernels unavailable, starting them cold: {exc}\n")
+        return None

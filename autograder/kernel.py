@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
@@ -23,6 +24,7 @@ from jupyter_client import KernelManager
 from autograder import kernel_side
 from autograder.exceptions import SandboxError
 from autograder.sandbox import Sandbox
+from autograder.warm import ForkedProvisioner, Zygote
 
 BRIDGE_MODULE = "__autograder_bridge__"
 
@@ -46,6 +48,7 @@ class _SandboxedKernelManager(KernelManager):
     """A KernelManager whose launch command is wrapped by the sandbox."""
 
     sandbox: Sandbox | None = None
+    warm: bool = False  # launched by a zygote's fork (autograder.warm), not by this command
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         assert self.sandbox is not None
@@ -60,7 +63,7 @@ class _SandboxedKernelManager(KernelManager):
             # bwrap --die-with-parent already ties the kernel to the grader.
             "--IPKernelApp.parent_handle=1",
         ]
-        return self.sandbox.wrap(argv)
+        return argv if self.warm else self.sandbox.wrap(argv)
 
     def write_connection_file(self, **kwargs):  # type: ignore[override]
         super().write_connection_file(**kwargs)
@@ -75,6 +78,7 @@ class SandboxedKernel:
     max_output_bytes: int = 64 << 10
     flood_bytes: int = 8 << 20
     env: dict[str, str] = field(default_factory=dict)
+    zygote: Zygote | None = None
 
     def __post_init__(self) -> None:
         self.km: _SandboxedKernelManager | None = None
@@ -89,6 +93,14 @@ class SandboxedKernel:
         km.connection_file = str(run / "kernel.json")
         km.ip = str(run / "k")
         km.kernel_spec.interrupt_mode = "message"  # signals don't cross bwrap's session
+        if self.zygote is not None:
+            km.warm = True
+            km.kernel_id = str(uuid.uuid4())
+            provisioner = ForkedProvisioner(
+                kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km
+            )
+            provisioner.zygote, provisioner.sandbox = self.zygote, self.sandbox
+            km.provisioner = provisioner
         try:
             km.start_kernel(
                 env=self.sandbox.env(self.env),

@@ -161,9 +161,9 @@ class _UidLease:
 class _Cgroup:
     """A cgroup (v1 memory+pids, or v2) for one sandbox; killed and removed on release."""
 
-    def __init__(self, kind: str, limits: Limits) -> None:
+    def __init__(self, kind: str, limits: Limits, parent: str = "") -> None:
         self.kind = kind
-        name = f"autograder-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        name = f"{parent}/" * bool(parent) + f"autograder-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         if kind == "v1":
             self.dirs = [root / name for root in CGROUP_ROOTS.values()]
         else:
@@ -250,6 +250,7 @@ class Sandbox:
     readonly: list[Path] = field(default_factory=list)
     caps: Capabilities = field(default_factory=capabilities)
     gpu: bool = False  # pass NVIDIA device nodes through (training workers only)
+    cgroup_parent: str = ""  # a warm zygote's cgroup (autograder.warm), else top level
 
     def __post_init__(self) -> None:
         self.scratch = Path(self.scratch).resolve()
@@ -260,7 +261,7 @@ class Sandbox:
             self._uid = _UidLease()
         if self.caps.cgroup:
             try:
-                self._cgroup = _Cgroup(self.caps.cgroup, self.limits)
+                self._cgroup = _Cgroup(self.caps.cgroup, self.limits, self.cgroup_parent)
             except OSError:
                 self._cgroup = None
         for sub in ("home", "tmp", "work", ".calls", "run"):
@@ -281,27 +282,19 @@ class Sandbox:
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """A clean environment: nothing of the grader's (tokens, proxies) leaks in."""
-        home = str(self.scratch / "home")
-        env = {
-            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
-            "HOME": home,
-            "TMPDIR": str(self.scratch / "tmp") if not self.caps.isolated else "/tmp",
-            "LANG": "C.UTF-8",
-            "PYTHONNOUSERSITE": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "MPLBACKEND": "Agg",
-            "MPLCONFIGDIR": f"{home}/.mpl",
-            "IPYTHONDIR": f"{home}/.ipython",
-            "JUPYTER_RUNTIME_DIR": str(self.run_dir),
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-            "CUDA_VISIBLE_DEVICES": "",
-            "OMP_NUM_THREADS": "1",
-            "TF_NUM_INTRAOP_THREADS": "1",
-            "TF_NUM_INTEROP_THREADS": "1",
-            "KERAS_BACKEND": "tensorflow",
-        }
+        tmpdir = "/tmp" if self.caps.isolated else str(self.scratch / "tmp")
+        env = sandbox_env(self.scratch / "home", tmpdir)
+        env["JUPYTER_RUNTIME_DIR"] = str(self.run_dir)
         env.update(extra or {})
         return env
+
+    @property
+    def cgroup_procs(self) -> list[Path]:
+        """The cgroup.procs files a process writes its pid to, to join this sandbox."""
+        return self._cgroup.procs_files if self._cgroup else []
+
+    def cgroup_pids(self) -> set[int]:
+        return self._cgroup.pids() if self._cgroup else set()
 
     def wrap(self, argv: list[str], cwd: Path | None = None) -> list[str]:
         cwd = Path(cwd or self.scratch / "work")
@@ -338,50 +331,13 @@ class Sandbox:
         return cmd + list(argv)
 
     def _bwrap_args(self, cwd: Path) -> list[str]:
-        args = [self.caps.bwrap or "bwrap"]
-        for name in ("usr", "etc"):
-            args += ["--ro-bind", f"/{name}", f"/{name}"]
-        for name in ("bin", "sbin", "lib", "lib64", "lib32", "libx32"):
-            target = Path("/") / name
-            if target.is_symlink():
-                args += ["--symlink", os.readlink(target), f"/{name}"]
-            elif target.is_dir():
-                args += ["--ro-bind", f"/{name}", f"/{name}"]
-        # /tmp first: a private tmpfs (charged to the cgroup's memory), so the scratch
-        # folder can itself live under the host's /tmp and be bound on top of it.
-        args += ["--perms", "1777", "--tmpfs", "/tmp"]
-        made: set[Path] = {Path("/usr"), Path("/etc"), Path("/tmp")}
-        binds = [(p, "--ro-bind") for p in [*python_paths(), *self.readonly]]
-        binds.append((self.scratch, "--bind"))
-        for path, how in binds:
-            for anc in _ancestors(path):
-                if anc not in made and not any(
-                    str(anc).startswith(f"/{n}/") for n in ("usr", "etc")
-                ):
-                    args += ["--perms", "0755", "--dir", str(anc)]
-                    made.add(anc)
-            args += [how, str(path), str(path)]
-            made.add(path)
-        args += ["--dev", "/dev"]
-        if self.gpu:
-            for node in sorted(Path("/dev").glob("nvidia*")):
-                args += ["--dev-bind", str(node), str(node)]
-        args += [
-            "--proc",
-            "/proc",
-            "--unshare-ipc",
-            "--unshare-pid",
-            "--unshare-net",
-            "--unshare-uts",
-            "--unshare-cgroup-try",
-            "--hostname",
-            "sandbox",
-            "--die-with-parent",
-            "--new-session",
-            "--chdir",
-            str(cwd),
-        ]
-        return args + ["--"]
+        return bwrap_args(
+            self.caps.bwrap or "bwrap",
+            readonly=self.readonly,
+            writable=[self.scratch],
+            cwd=cwd,
+            gpu=self.gpu,
+        )
 
     def kill_all(self) -> None:
         """Kill every process of this submission (cgroup first, then by uid)."""
@@ -435,6 +391,88 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def sandbox_env(home: Path, tmpdir: str) -> dict[str, str]:
+    """The whole environment of sandboxed Python: single-threaded numerics, no GPU, no config."""
+    return {
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "TMPDIR": tmpdir,
+        "LANG": "C.UTF-8",
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": f"{home}/.mpl",
+        "IPYTHONDIR": f"{home}/.ipython",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "CUDA_VISIBLE_DEVICES": "",
+        "OMP_NUM_THREADS": "1",
+        "TF_NUM_INTRAOP_THREADS": "1",
+        "TF_NUM_INTEROP_THREADS": "1",
+        "KERAS_BACKEND": "tensorflow",
+    }
+
+
+def bwrap_args(
+    bwrap: str,
+    *,
+    readonly: list[Path],
+    writable: list[Path],
+    cwd: Path,
+    gpu: bool = False,
+    keep_caps: tuple[str, ...] = (),
+) -> list[str]:
+    """bubblewrap's arguments for the filesystem, namespaces and session of a sandbox.
+
+    Only the OS, Python and the virtualenv (read-only), `readonly` and `writable`
+    are visible; the rest of the host (the assignment, its checks, other
+    students, the grader's output) is not there at all.
+    """
+    args = [bwrap]
+    for name in ("usr", "etc"):
+        args += ["--ro-bind", f"/{name}", f"/{name}"]
+    for name in ("bin", "sbin", "lib", "lib64", "lib32", "libx32"):
+        target = Path("/") / name
+        if target.is_symlink():
+            args += ["--symlink", os.readlink(target), f"/{name}"]
+        elif target.is_dir():
+            args += ["--ro-bind", f"/{name}", f"/{name}"]
+    # /tmp first: a private tmpfs (charged to the cgroup's memory), so the scratch
+    # folder can itself live under the host's /tmp and be bound on top of it.
+    args += ["--perms", "1777", "--tmpfs", "/tmp"]
+    made: set[Path] = {Path("/usr"), Path("/etc"), Path("/tmp")}
+    binds = [(p, "--ro-bind") for p in [*python_paths(), *readonly]]
+    binds += [(p, "--bind") for p in writable]
+    for path, how in binds:
+        for anc in _ancestors(path):
+            if anc not in made and not any(str(anc).startswith(f"/{n}/") for n in ("usr", "etc")):
+                args += ["--perms", "0755", "--dir", str(anc)]
+                made.add(anc)
+        args += [how, str(path), str(path)]
+        made.add(path)
+    args += ["--dev", "/dev"]
+    if gpu:
+        for node in sorted(Path("/dev").glob("nvidia*")):
+            args += ["--dev-bind", str(node), str(node)]
+    for cap in keep_caps:
+        args += ["--cap-add", cap]
+    args += [
+        "--proc",
+        "/proc",
+        "--unshare-ipc",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--hostname",
+        "sandbox",
+        "--die-with-parent",
+        "--new-session",
+        "--chdir",
+        str(cwd),
+    ]
+    return args + ["--"]
 
 
 def kill_uid(uid: int) -> None:

@@ -18,6 +18,7 @@ from autograder.exceptions import BridgeError
 from autograder.kernel import CellOutcome, SandboxedKernel
 from autograder.sandbox import Sandbox
 from autograder.scoring import Incident
+from autograder.warm import Zygote
 
 DESCRIBE = {
     "timeout": "timeout in cell {n}",
@@ -28,13 +29,20 @@ DESCRIBE = {
 
 
 class KernelSession:
-    def __init__(self, sandbox: Sandbox, limits: Limits, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        limits: Limits,
+        env: dict[str, str] | None = None,
+        zygote: Zygote | None = None,
+    ):
         self.sandbox, self.limits = sandbox, limits
         self.kernel = SandboxedKernel(
             sandbox,
             max_output_bytes=limits.cell_output_kib << 10,
             flood_bytes=limits.output_flood_mib << 20,
             env=dict(env or {}),
+            zygote=zygote,
         )
         self.done: list[tuple[int, str]] = []
         self.incidents: list[Incident] = []

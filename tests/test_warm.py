@@ -1,0 +1,156 @@
+"""Warm kernels: forked from a zygote, yet each as confined and as fresh as a cold one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from autograder import warm
+from autograder.config import Limits
+from autograder.kernel import SandboxedKernel
+from autograder.sandbox import Sandbox, capabilities
+
+pytestmark = [
+    pytest.mark.sandbox,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not warm.available(), reason="warm kernels need bubblewrap, root and a cgroup"
+    ),
+]
+
+LIMITS = Limits(memory_mib=512, max_processes=32, cpu_time_s=120)
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def zygote():
+    z = warm.Zygote(("numpy", "json"), [], warm.sandbox_env(Path("/tmp"), "/tmp"))
+    yield z
+    z.close()
+
+
+def _run(zygote, code: str, timeout: float = 30):
+    """Start a forked kernel, run code, return (outcome, sandbox facts), then clean up."""
+    with Sandbox(zygote.new_scratch(), LIMITS, cgroup_parent=zygote.cgroup_name) as sb:
+        k = SandboxedKernel(sb, zygote=zygote)
+        try:
+            k.start()
+            out = k.execute(code, timeout=timeout)
+            return out, {"uid": sb.uid, "memory": sb.memory_exceeded(), "kernel": k}
+        finally:
+            k.shutdown()
+            assert not sb.cgroup_pids()  # nothing of the submission outlives it
+
+
+def test_preloaded_modules_are_there_and_the_zygote_is_single_threaded(zygote):
+    assert {"numpy", "json", "ipykernel.kernelapp"} <= set(zygote.imported)
+    out, _ = _run(zygote, "import sys\nprint('numpy' in sys.modules)")
+    assert (out.kind, out.stdout) == ("ok", "True\n")
+
+
+def test_kernel_drops_to_its_uid_with_no_capabilities(zygote):
+    code = (
+        "import os\n"
+        "st = dict(l.split(':\\t') for l in open('/proc/self/status').read().splitlines()"
+        " if ':\\t' in l)\n"
+        "print(os.getuid(), os.geteuid(), os.getgid(), os.getgroups(), st['CapEff'].strip(),"
+        " st['CapPrm'].strip(), st['NoNewPrivs'].strip())"
+    )
+    out, facts = _run(zygote, code)
+    assert out.kind == "ok", out
+    uid = facts["uid"]
+    assert out.stdout.split() == [
+        str(uid),
+        str(uid),
+        str(uid),
+        "[]",
+        "0000000000000000",
+        "0000000000000000",
+        "1",
+    ]
+
+
+def test_private_tmp_and_no_host_files_or_network(zygote):
+    out, _ = _run(
+        zygote, "open('/tmp/planted', 'w').write('x'); import os; print(os.listdir('/tmp'))"
+    )
+    assert out.stdout == "['planted']\n"
+    code = (
+        "import os, socket\n"
+        f"print(os.listdir('/tmp'), os.path.exists({str(REPO / 'assignments')!r}),"
+        f" os.path.exists({str(REPO / 'autograder')!r}))\n"
+        "s = socket.socket(); s.settimeout(2)\n"
+        "try:\n    s.connect(('1.1.1.1', 80)); print('NETWORK')\n"
+        "except OSError as e:\n    print('no network')\n"
+        "srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen()\n"
+        "c = socket.create_connection(srv.getsockname()); print('loopback ok')\n"
+    )
+    out, _ = _run(zygote, code)
+    assert out.kind == "ok", out
+    assert out.stdout.splitlines() == ["[] False False", "no network", "loopback ok"]
+
+
+def test_memory_cap_and_the_zygote_survives_its_children(zygote):
+    out, facts = _run(zygote, "x = bytearray(900 << 20)\nx[::4096] = b'y' * len(x[::4096])")
+    assert out.kind == "died" and facts["memory"]
+    out, _ = _run(zygote, "import os\nos._exit(3)")
+    assert out.kind == "died"
+    assert zygote.alive()
+    out, _ = _run(zygote, "print('still forking')")
+    assert out.stdout == "still forking\n"
+
+
+def test_restart_forks_a_fresh_kernel(zygote):
+    with Sandbox(zygote.new_scratch(), LIMITS, cgroup_parent=zygote.cgroup_name) as sb:
+        k = SandboxedKernel(sb, zygote=zygote)
+        try:
+            k.start()
+            k.execute("state = 1", timeout=20)
+            assert k.execute("while True:\n    pass", timeout=1).kind == "timeout"
+            k.restart()
+            out = k.execute("print(globals().get('state'))", timeout=20)
+            assert (out.kind, out.stdout) == ("ok", "None\n")
+        finally:
+            k.shutdown()
+
+
+def test_kernels_cannot_touch_the_zygote_or_each_other(zygote):
+    code = (
+        "import os, signal\n"
+        "others = [p for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()]\n"
+        "denied = 0\n"
+        "for p in others:\n"
+        "    try:\n        os.kill(int(p), signal.SIGKILL)\n"
+        "    except PermissionError:\n        denied += 1\n"
+        "    except ProcessLookupError:\n        pass\n"
+        "    try:\n        open(f'/proc/{p}/environ').read()\n"
+        "    except (PermissionError, FileNotFoundError):\n        denied += 1\n"
+        "print(len(others) > 0, denied >= len(others))\n"
+        f"base = {str(zygote.base)!r}\n"
+        "print(sorted(os.listdir(base)) if os.access(base, os.R_OK) else 'unlisted')\n"
+    )
+    out, _ = _run(zygote, code)
+    assert out.kind == "ok", out
+    assert out.stdout.splitlines() == ["True True", "unlisted"]
+    assert zygote.alive()
+
+
+def test_cold_when_disabled(monkeypatch):
+    monkeypatch.setenv("AUTOGRADER_WARM", "0")
+    assert not warm.available()
+    assert warm.zygote_for(("numpy",), [], LIMITS) is None
+    monkeypatch.delenv("AUTOGRADER_WARM")
+    assert warm.zygote_for((), [], LIMITS) is None  # nothing to preload: nothing to share
+    assert capabilities().isolated
+
+
+def test_a_broken_preload_is_reported_not_fatal():
+    z = warm.Zygote(("no_such_module_xyz",), [], warm.sandbox_env(Path("/tmp"), "/tmp"))
+    try:
+        assert "no_such_module_xyz" in z.failed and z.alive()
+        assert os.path.isdir(z.base)
+    finally:
+        z.close()
+    assert not os.path.exists(z.base)
