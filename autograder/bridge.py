@@ -207,13 +207,22 @@ def load_model_safely(path: Path, root: Path | None = None) -> Any:
         copy = tmpdir / "model.keras"
         copy.write_bytes(data)
         try:
-            return keras.saving.load_model(copy, safe_mode=True, compile=False)
+            model = keras.saving.load_model(copy, safe_mode=True, compile=False)
         except Exception as exc:  # noqa: BLE001 - Keras raises many types for refused models
             raise UnsafeModel(
                 f"the model cannot be loaded safely ({type(exc).__name__}: {str(exc)[:300]})"
             ) from None
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+    # Never compiled here (a loss or metric could name arbitrary code); how the student
+    # compiled it is kept as plain, vetted data for checks to read.
+    compile_config = config.get("compile_config") if isinstance(config, dict) else None
+    object.__setattr__(
+        model,
+        "autograder_compile_config",
+        compile_config if isinstance(compile_config, dict) else {},
+    )
+    return model
 
 
 class BaseSubmission:

@@ -279,3 +279,36 @@ def check_classifier(model, input_shape, num_classes, rng, what: str, softmax: b
         f"{what}: the outputs for random images are not probabilities (each row sums to "
         f"{np.round(sums, 3).tolist()}); the last layer needs a softmax activation",
     )
+
+
+def _names(node) -> list[str]:
+    """Names in a Keras compile_config entry: "adam", {"class_name": "Adam"}, lists of them."""
+    if isinstance(node, str):
+        return [node.lower().replace("_", "")]
+    if isinstance(node, dict):
+        found = [str(node.get("class_name", "")).lower().replace("_", "")]
+        return found + [n for v in node.values() if isinstance(v, (list, dict)) for n in _names(v)]
+    if isinstance(node, (list, tuple)):
+        return [n for v in node for n in _names(v)]
+    return []
+
+
+def compile_problem(model, what: str) -> str | None:
+    """Why the model is not compiled as the notebook asks (adam, sparse CE, accuracy), or None."""
+    config = getattr(model, "autograder_compile_config", {}) or {}
+    if not config:
+        return f"{what}: the model is not compiled; call model.compile(...) before returning it"
+    problems = []
+    if "adam" not in _names(config.get("optimizer")):
+        problems.append('optimizer="adam"')
+    loss = config.get("loss")
+    if "sparsecategoricalcrossentropy" not in _names(loss) or (
+        isinstance(loss, dict) and (loss.get("config") or {}).get("from_logits")
+    ):
+        problems.append('loss="sparse_categorical_crossentropy" (on probabilities)')
+    metrics = set(_names(config.get("metrics")))
+    if not metrics & {"accuracy", "acc", "sparsecategoricalaccuracy"}:
+        problems.append('metrics=["accuracy"]')
+    if problems:
+        return f"{what}: compile the model with " + ", ".join(problems)
+    return None

@@ -74,3 +74,10 @@ def test_parameter_budget(default_model):
         n < MAX_PARAMS,
         f"build_model(): the model has {n:,} parameters, the limit is {MAX_PARAMS:,}",
     )
+
+
+@pytest.mark.points(1)
+def test_compiled(default_model):
+    """Compiled with adam, sparse categorical cross-entropy and accuracy, as the notebook asks."""
+    problem = ref.compile_problem(default_model, "build_model()")
+    expect(problem is None, problem or "")

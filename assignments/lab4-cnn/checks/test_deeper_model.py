@@ -47,3 +47,9 @@ def test_more_conv_layers_than_build_model(submission, deeper_model, record_prop
         f"build_deeper_model(): the model has {deeper} Conv2D layer(s) and {against}; "
         f"a deeper model needs at least {needed}",
     )
+
+
+@pytest.mark.points(1)
+def test_compiled(deeper_model):
+    problem = ref.compile_problem(deeper_model, "build_deeper_model()")
+    expect(problem is None, problem or "")

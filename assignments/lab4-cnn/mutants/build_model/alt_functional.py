@@ -8,4 +8,10 @@ def build_model(input_shape=(28, 28, 1), num_classes=10):
     x = keras.layers.MaxPooling2D()(x)
     x = keras.layers.Flatten()(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
-    return keras.Model(inputs, outputs)
+    model = keras.Model(inputs, outputs)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy()],
+    )
+    return model

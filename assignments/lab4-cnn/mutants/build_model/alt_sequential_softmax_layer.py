@@ -1,7 +1,7 @@
 # kind: alternative
-# why: Sequential with 'same' convolutions, average pooling, global pooling and a separate Softmax layer
+# why: Sequential with 'same' convolutions, average pooling, global pooling and a separate Softmax layer, compiled with metrics=["acc"]
 def build_model(input_shape=(28, 28, 1), num_classes=10):
-    return keras.Sequential(
+    model = keras.Sequential(
         [
             keras.Input(shape=input_shape),
             keras.layers.Conv2D(8, (3, 3), padding="same", activation="relu"),
@@ -14,3 +14,5 @@ def build_model(input_shape=(28, 28, 1), num_classes=10):
             keras.layers.Softmax(),
         ]
     )
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["acc"])
+    return model

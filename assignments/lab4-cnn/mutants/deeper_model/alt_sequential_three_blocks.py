@@ -10,4 +10,6 @@ def build_deeper_model(input_shape=(28, 28, 1), num_classes=10):
         model.add(keras.layers.MaxPooling2D((2, 2)))
     model.add(keras.layers.GlobalAveragePooling2D())
     model.add(keras.layers.Dense(num_classes, activation="softmax"))
+    model.compile(optimizer=keras.optimizers.Adam(), loss="sparse_categorical_crossentropy",
+                  metrics=["sparse_categorical_accuracy"])
     return model
