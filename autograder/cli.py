@@ -106,6 +106,11 @@ def grade(
     from autograder.reports.summary import console_table
     from autograder.sandbox import warn_if_not_isolated
 
+    if dask_address and jobs != 1:
+        raise click.UsageError(
+            "-j has no effect with --dask: the cluster's workers grade in parallel. "
+            "Start more workers (or use --nthreads 1 per worker) instead"
+        )
     console = Console(stderr=True)
     try:
         config = load_assignment(assignment)

@@ -137,6 +137,15 @@ def test_grade_missing_input(tmp_path, toy_dir):
     assert "no such file or folder" in result.stderr
 
 
+def test_grade_jobs_and_dask_together_is_a_usage_error(tmp_path, toy_dir):
+    result = _invoke(
+        "grade", toy_dir, tmp_path, "--out", tmp_path / "out", "-j", "4", "--dask", "tcp://x:8786"
+    )
+    assert result.exit_code == 2
+    assert "-j has no effect with --dask" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_grade_unreadable_zip(tmp_path, toy_dir):
     bad = tmp_path / "subs.zip"
     bad.write_bytes(b"PK\x03\x04this is not really a zip")

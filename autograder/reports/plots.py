@@ -14,6 +14,7 @@ def class_plot(results: list[SubmissionResult], config: AssignmentConfig, path: 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     totals = [r.total for r in results]
     means = question_means(results, config)
@@ -32,6 +33,7 @@ def class_plot(results: list[SubmissionResult], config: AssignmentConfig, path: 
     )
     ax1.set_xlabel(f"total (out of {config.max_total:g})")
     ax1.set_ylabel("submissions")
+    ax1.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts, never 0.5 of a student
     ax1.set_title(f"{config.name}: totals (n={len(results)})")
     colors = ["#C44E52" if f < 0.5 else "#DD8452" if f < 0.8 else "#55A868" for f in fractions]
     ax2.barh(auto[::-1], [f * 100 for f in fractions][::-1], color=colors[::-1])
