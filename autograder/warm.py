@@ -44,6 +44,7 @@ from autograder.sandbox import (
     Sandbox,
     bwrap_args,
     capabilities,
+    python_paths,
     sandbox_env,
 )
 
@@ -66,7 +67,6 @@ class Zygote:
     def __init__(self, preload: tuple[str, ...], readonly: list[Path], env: dict[str, str]):
         caps = capabilities()
         self.preload, self.readonly = preload, list(readonly)
-        # Not under /tmp: each kernel mounts a fresh /tmp, which would hide its own folder.
         self.base = Path(tempfile.mkdtemp(prefix="autograder-warm-", dir=WARM_DIR)).resolve()
         os.chmod(self.base, 0o711)  # each submission's folder inside is its own uid's, 0700
         self.cgroup_name = f"autograder-warm-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -85,7 +85,21 @@ class Zygote:
             cwd=self.base,
             keep_caps=ZYGOTE_CAPS,
         )
-        argv += [sys.executable, "-c", Path(zygote_side.__file__).read_text(), json.dumps(preload)]
+        # Kernels get a fresh /tmp; what the sandbox binds under /tmp (a virtualenv in a
+        # clone under /tmp, say) is bound again into it.
+        keep = [
+            str(p)
+            for p in dict.fromkeys([*python_paths(), *self.readonly, self.base])
+            if Path("/tmp") in Path(p).parents
+        ]
+        argv += [
+            sys.executable,
+            "-c",
+            Path(zygote_side.__file__).read_text(),
+            json.dumps(preload),
+            json.dumps(keep),
+            str(self.base),
+        ]
         self.lock = threading.Lock()
         self.proc = subprocess.Popen(
             argv,

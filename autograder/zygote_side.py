@@ -34,7 +34,8 @@ import traceback
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWNET = 0x40000000
-MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 16384, 1 << 18
+MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
+MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 1
 
@@ -59,15 +60,36 @@ def _loopback_up():
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14s", b"lo", flags | IFF_UP, b""))
 
 
-def _private_namespaces():
+def _tmpfs(target):
+    _ok(
+        libc.mount(b"tmpfs", target.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=1777"),
+        f"tmpfs on {target}",
+    )
+
+
+def _fresh_tmp(keep, staging):
+    """A new, empty /tmp, except for `keep`: folders under /tmp the sandbox binds (a
+    virtualenv, data sets, the zygote's own folder), re-bound from the old /tmp."""
+    if not keep:
+        _tmpfs("/tmp")
+        return
+    os.mkdir(staging, 0o700)
+    _ok(libc.mount(b"/tmp", staging.encode(), None, MS_BIND | MS_REC, None), "stage /tmp")
+    _tmpfs("/tmp")
+    for path in keep:
+        os.makedirs(path, 0o755, exist_ok=True)
+        old = os.path.join(staging, os.path.relpath(path, "/tmp"))
+        _ok(libc.mount(old.encode(), path.encode(), None, MS_BIND | MS_REC, None), f"keep {path}")
+    _ok(libc.umount2(staging.encode(), MNT_DETACH), "unstage /tmp")
+    os.rmdir(staging)
+
+
+def _private_namespaces(keep, staging):
     _ok(libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC), "unshare")
     _ok(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
-    for target in (b"/tmp", b"/dev/shm"):
-        if os.path.isdir(target):
-            _ok(
-                libc.mount(b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=1777"),
-                f"tmpfs on {target.decode()}",
-            )
+    _fresh_tmp(keep, staging)
+    if os.path.isdir("/dev/shm"):
+        _tmpfs("/dev/shm")
     _loopback_up()
 
 
@@ -84,7 +106,7 @@ def _become_kernel(req):
             with open(procs, "w") as fh:
                 fh.write(str(os.getpid()))
         _ok(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
-        _private_namespaces()
+        _private_namespaces(KEEP, f"{BASE}/stage-{os.getpid()}")
         for name, value in req["rlimits"].items():
             resource.setrlimit(getattr(resource, name), (value, value))
         uid = req["uid"]
@@ -126,9 +148,15 @@ def _reply(out, data):
     out.flush()
 
 
+KEEP: list = []  # folders under /tmp that kernels must still see (from the grader)
+BASE = ""  # the zygote's own folder, root's
+
+
 def main():
+    global KEEP, BASE
     out = sys.stdout
     preload = json.loads(sys.argv[1])
+    KEEP, BASE = json.loads(sys.argv[2]), sys.argv[3]
     imported, failed = [], {}
     for name in ["ipykernel.kernelapp", *preload]:
         try:

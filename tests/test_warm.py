@@ -154,3 +154,23 @@ def test_a_broken_preload_is_reported_not_fatal():
     finally:
         z.close()
     assert not os.path.exists(z.base)
+
+
+def test_folders_bound_under_tmp_stay_visible_in_a_fresh_tmp(tmp_path):
+    """A virtualenv or data set under /tmp (a CI clone, say) survives the kernel's new /tmp."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "x.txt").write_text("seen")
+    assert Path("/tmp") in data.parents
+    z = warm.Zygote(("json",), [data], warm.sandbox_env(Path("/tmp"), "/tmp"))
+    try:
+        code = (
+            "import os\n"
+            f"print(open({str(data / 'x.txt')!r}).read(), os.access({str(data)!r}, os.W_OK))\n"
+            f"print(sorted(os.listdir({str(tmp_path)!r})))\n"
+        )
+        out, _ = _run(z, code)
+        assert out.kind == "ok", out
+        assert out.stdout.splitlines() == ["seen False", "['data']"]
+    finally:
+        z.close()
