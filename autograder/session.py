@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 from autograder.config import Limits
-from autograder.exceptions import BridgeError
+from autograder.exceptions import BridgeError, SandboxError
 from autograder.kernel import CellOutcome, SandboxedKernel
 from autograder.sandbox import Sandbox
 from autograder.scoring import Incident
-from autograder.warm import Zygote
+from autograder.warm import Zygote, disable_warm
 
 DESCRIBE = {
     "timeout": "timeout in cell {n}",
@@ -66,7 +66,16 @@ class KernelSession:
 
     # -- cells ---------------------------------------------------------------------------
     def start(self) -> None:
-        self.kernel.start()
+        try:
+            self.kernel.start()
+        except SandboxError as exc:
+            if self.kernel.zygote is None:
+                raise
+            # A warm start that fails once would fail for every submission: go cold for good.
+            disable_warm(f"a warm kernel did not start ({exc})")
+            self.kernel.shutdown()
+            self.kernel.zygote = None
+            self.kernel.start()
 
     def _classify(self, outcome: CellOutcome) -> str:
         if outcome.kind == "died" and self.sandbox.memory_exceeded():

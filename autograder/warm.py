@@ -54,11 +54,25 @@ WARM_DIR = os.environ.get("AUTOGRADER_WARM_DIR", "/var/tmp")
 ZYGOTE_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_SYS_ADMIN")
 
 
+_DISABLED: list[str] = []
+
+
 def available() -> bool:
     caps = capabilities()
     return bool(
-        caps.isolated and caps.root and caps.cgroup and os.environ.get("AUTOGRADER_WARM") != "0"
+        caps.isolated
+        and caps.root
+        and caps.cgroup
+        and os.environ.get("AUTOGRADER_WARM") != "0"
+        and not _DISABLED
     )
+
+
+def disable_warm(reason: str) -> None:
+    """Start every later kernel of this process cold, and say why once."""
+    if not _DISABLED:
+        sys.stderr.write(f"autograder: {reason}; starting kernels cold from now on\n")
+    _DISABLED.append(reason)
 
 
 class Zygote:

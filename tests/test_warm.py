@@ -175,3 +175,24 @@ def test_folders_bound_under_tmp_stay_visible_in_a_fresh_tmp(tmp_path):
         assert out.stdout.splitlines() == ["seen False", "['data']"]
     finally:
         z.close()
+
+
+def test_a_failed_warm_start_falls_back_to_cold_for_good(zygote, monkeypatch, capfd):
+    from autograder.exceptions import SandboxError
+    from autograder.session import KernelSession
+
+    def broken(*args, **kwargs):
+        raise SandboxError("simulated fork failure")
+
+    monkeypatch.setattr(warm, "_DISABLED", [])
+    monkeypatch.setattr(zygote, "fork", broken)
+    with Sandbox(zygote.new_scratch(), LIMITS, cgroup_parent=zygote.cgroup_name) as sb:
+        session = KernelSession(sb, LIMITS, zygote=zygote)
+        try:
+            session.start()
+            out = session.kernel.execute("print('cold')", timeout=20)
+        finally:
+            session.close()
+    assert out.stdout == "cold\n"
+    assert not warm.available()
+    assert "starting kernels cold from now on" in capfd.readouterr().err
