@@ -219,12 +219,19 @@ class _Cgroup:
     def release(self) -> None:
         self.kill_all()
         for d in self.dirs:
-            for _ in range(50):
-                try:
-                    d.rmdir()
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            remove_cgroup_dir(d)
+
+
+def remove_cgroup_dir(d: Path) -> None:
+    """rmdir a cgroup, retrying while the kernel finishes reaping its last processes."""
+    for _ in range(50):
+        try:
+            d.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.05)
 
 
 def _ancestors(path: Path) -> list[Path]:
@@ -288,6 +295,23 @@ class Sandbox:
         env.update(extra or {})
         return env
 
+    def rlimits(self) -> dict[str, int]:
+        """The submission's rlimits (names as prlimit's options, without RLIMIT_).
+
+        NPROC counts per uid, so it is only set when the sandbox has a uid of its own.
+        """
+        lim = self.limits
+        limits = {
+            "CPU": lim.cpu_time_s,
+            "AS": max(lim.memory_mib * 2, 6144) << 20,
+            "FSIZE": lim.file_size_mib << 20,
+            "NOFILE": 1024,
+            "CORE": 0,
+        }
+        if self.uid is not None:
+            limits["NPROC"] = lim.max_processes
+        return limits
+
     @property
     def cgroup_procs(self) -> list[Path]:
         """The cgroup.procs files a process writes its pid to, to join this sandbox."""
@@ -303,17 +327,8 @@ class Sandbox:
             joins = " && ".join(f'echo $$ > "{f}"' for f in self._cgroup.procs_files)
             cmd += ["/bin/sh", "-c", f'{joins} && exec "$@"', "sandbox"]
         if self.caps.prlimit:
-            lim = self.limits
-            cmd += [
-                self.caps.prlimit,
-                f"--cpu={lim.cpu_time_s}",
-                f"--as={max(lim.memory_mib * 2, 6144) << 20}",
-                f"--fsize={lim.file_size_mib << 20}",
-                "--nofile=1024",
-                "--core=0",
-            ]
-            if self.uid is not None:
-                cmd.append(f"--nproc={lim.max_processes}")
+            cmd.append(self.caps.prlimit)
+            cmd += [f"--{name.lower()}={value}" for name, value in self.rlimits().items()]
             cmd.append("--")
         if self.caps.bwrap:
             cmd += self._bwrap_args(cwd)

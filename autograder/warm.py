@@ -45,6 +45,7 @@ from autograder.sandbox import (
     bwrap_args,
     capabilities,
     python_paths,
+    remove_cgroup_dir,
     sandbox_env,
 )
 
@@ -162,20 +163,12 @@ class Zygote:
         """Ask for a kernel; returns its host pid once it sits in the submission's cgroup."""
         if sandbox.uid is None or not sandbox.cgroup_procs:
             raise SandboxError("a warm kernel needs the sandbox's own uid and cgroup")
-        lim = sandbox.limits
         error_file = self.base / f"{sandbox.scratch.name}.err"
         req = {
             "op": "fork",
             "uid": sandbox.uid,
             "cgroup_procs": [str(p) for p in sandbox.cgroup_procs],
-            "rlimits": {
-                "RLIMIT_CPU": lim.cpu_time_s,
-                "RLIMIT_AS": max(lim.memory_mib * 2, 6144) << 20,
-                "RLIMIT_FSIZE": lim.file_size_mib << 20,
-                "RLIMIT_NOFILE": 1024,
-                "RLIMIT_CORE": 0,
-                "RLIMIT_NPROC": lim.max_processes,
-            },
+            "rlimits": {f"RLIMIT_{name}": value for name, value in sandbox.rlimits().items()},
             "env": env,
             "cwd": cwd,
             "argv": argv,
@@ -215,20 +208,9 @@ class Zygote:
         for d in self.cgroup_dirs:
             for child in d.iterdir() if d.is_dir() else []:
                 if child.is_dir():
-                    _rmdir_retry(child)
-            _rmdir_retry(d)
+                    remove_cgroup_dir(child)
+            remove_cgroup_dir(d)
         shutil.rmtree(self.base, ignore_errors=True)
-
-
-def _rmdir_retry(d: Path) -> None:
-    for _ in range(50):
-        try:
-            d.rmdir()
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            time.sleep(0.05)
 
 
 _ZYGOTES: dict[tuple, Zygote] = {}
