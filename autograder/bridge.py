@@ -3,19 +3,17 @@
 Checks call student functions through a `Submission`. Arguments are encoded
 as JSON + .npy; results come back the same way and are decoded here with
 hard limits: numbers, strings, numeric arrays (`allow_pickle=False`), tuples,
-lists and string-keyed dicts, and Keras models loaded with `safe_mode=True`.
-Anything else is refused, so an object with a rigged `__eq__`, an ndarray
-subclass or an object array never reaches an assertion.
+lists and string-keyed dicts. A returned Keras model is never built here: it is
+admitted from its config and built in the capped model host (autograder.model_host),
+and the check gets a `StudentModel` (plain data, predictions by request). Anything
+else is refused, so an object with a rigged `__eq__`, an ndarray subclass or an
+object array never reaches an assertion.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import math
-import shutil
-import tempfile
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,14 +21,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from autograder import kernel_side
-from autograder.exceptions import BridgeError, StudentCodeError, UnsafeModel
+from autograder.config import Limits
+from autograder.exceptions import AutograderError, BridgeError, StudentCodeError
+from autograder.model_host import KernelModelHost, LocalModelHost, StudentModel
 from autograder.safeio import read_untrusted
 
 MAX_DEPTH = 16
 MAX_ITEMS = 100_000
 MAX_JSON_BYTES = 8 << 20
-MAX_MODEL_BYTES = 64 << 20
-SAFE_MODULE_PREFIXES = ("keras.", "keras")
 
 
 class Submission(Protocol):
@@ -40,7 +38,7 @@ class Submission(Protocol):
 
     def call(self, name: str, /, *args: Any, **kwargs: Any) -> Any: ...
 
-    def call_model(self, name: str, /, *args: Any, **kwargs: Any) -> Any: ...
+    def call_model(self, name: str, /, *args: Any, **kwargs: Any) -> StudentModel: ...
 
     def call_with_model(
         self, name: str, /, *args: Any, kernel: np.ndarray, input_shape: tuple, **kwargs: Any
@@ -51,6 +49,8 @@ class Submission(Protocol):
     def scratch_path(self, name: str) -> Path: ...
 
     def submitted_file(self, name: str) -> Path | None: ...
+
+    def submitted_model(self, name: str) -> StudentModel | None: ...
 
 
 def encode_request(
@@ -76,8 +76,15 @@ def encode_request(
 class _Decoder:
     """Turn an untrusted response into plain Python/numpy values."""
 
-    def __init__(self, calldir: Path, root: Path, max_array_bytes: int) -> None:
+    def __init__(
+        self,
+        calldir: Path,
+        root: Path,
+        max_array_bytes: int,
+        models: Callable[[Path], Any] | None = None,
+    ) -> None:
         self.calldir, self.root, self.max_array_bytes = calldir, root, max_array_bytes
+        self.models = models  # turns a returned .keras file into a StudentModel
         self.items = 0
 
     def __call__(self, spec: Any, depth: int = 0) -> Any:
@@ -121,20 +128,45 @@ class _Decoder:
         if t == "array":
             return self.array(_filename(spec.get("file"), ".npy"))
         if t == "model":
-            return load_model_safely(
-                self.calldir / _filename(spec.get("file"), ".keras"), root=self.root
-            )
+            if self.models is None:
+                raise BridgeError("a model where plain data was expected")
+            return self.models(self.calldir / _filename(spec.get("file"), ".keras"))
         raise BridgeError(f"unsupported result type {t[:20]!r}")
 
     def array(self, name: str) -> np.ndarray:
-        data = read_untrusted(self.calldir / name, self.root, self.max_array_bytes)
-        try:
-            arr = np.load(io.BytesIO(data), allow_pickle=False)
-        except Exception as exc:  # noqa: BLE001 - any malformed file is a bad result
-            raise BridgeError(f"the returned array is not a valid .npy file ({exc})") from None
-        if type(arr) is not np.ndarray or arr.dtype.kind not in "biuf" or arr.dtype.fields:
-            raise BridgeError(f"arrays of dtype {arr.dtype} are not plain numbers")
-        return arr
+        return decode_npy(read_untrusted(self.calldir / name, self.root, self.max_array_bytes))
+
+
+def decode_npy(data: bytes) -> np.ndarray:
+    """A plain numeric array from .npy bytes, its header checked against its size first.
+
+    np.load would trust the header's shape and allocate for it before noticing the data
+    is short; here a header that declares more than the file holds is refused.
+    """
+    fh = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+    except Exception as exc:  # noqa: BLE001 - any malformed header is a bad result
+        raise BridgeError(f"the returned array is not a valid .npy file ({exc})") from None
+    if dtype.kind not in "biuf" or dtype.fields or dtype.hasobject:
+        raise BridgeError(f"arrays of dtype {dtype} are not plain numbers")
+    count = 1
+    for dim in shape:
+        count *= int(dim)
+    offset = fh.tell()
+    if count * dtype.itemsize != len(data) - offset:
+        raise BridgeError(
+            f"the returned array's header declares shape {tuple(shape)[:8]}, but the file holds "
+            f"{len(data) - offset} bytes of data"
+        )
+    flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+    return flat.reshape(shape, order="F" if fortran else "C").copy()
 
 
 def _typed(value: Any, kind: type) -> Any:
@@ -149,7 +181,13 @@ def _filename(value: Any, suffix: str) -> str:
     return value
 
 
-def decode_response(calldir: Path, root: Path, function: str, max_array_bytes: int) -> Any:
+def decode_response(
+    calldir: Path,
+    root: Path,
+    function: str,
+    max_array_bytes: int,
+    models: Callable[[Path], Any] | None = None,
+) -> Any:
     """Read the kernel's response.json and its files; raise on an error response."""
     raw = read_untrusted(calldir / "response.json", root, MAX_JSON_BYTES)
     try:
@@ -159,7 +197,7 @@ def decode_response(calldir: Path, root: Path, function: str, max_array_bytes: i
     if not isinstance(response, dict):
         raise BridgeError(f"{function}: malformed response")
     if response.get("ok") is True:
-        return _Decoder(calldir, root, max_array_bytes)(response.get("result"))
+        return _Decoder(calldir, root, max_array_bytes, models)(response.get("result"))
     error = str(response.get("error", "failed"))[:2000]
     where = response.get("where")
     where_text = ""
@@ -168,61 +206,6 @@ def decode_response(calldir: Path, root: Path, function: str, max_array_bytes: i
     if response.get("bad_type"):
         raise BridgeError(f"{error}, which is not plain data (numbers, strings, arrays, tuples)")
     raise StudentCodeError(f"{function} raised {error}{where_text}")
-
-
-def _check_keras_config(node: Any, depth: int = 0) -> None:
-    """Refuse anything but Keras' own classes before Keras even reads the file."""
-    if depth > 200:
-        raise UnsafeModel("the model's config is nested too deeply")
-    if isinstance(node, dict):
-        cls = node.get("class_name")
-        module = node.get("module")
-        registered = node.get("registered_name")
-        if cls in ("Lambda", "TFOpLambda"):
-            raise UnsafeModel(f"the model contains a {cls} layer; only built-in layers are allowed")
-        if isinstance(module, str) and not module.startswith(SAFE_MODULE_PREFIXES):
-            raise UnsafeModel(f"the model uses {module}.{cls}, which is not part of Keras")
-        if isinstance(registered, str) and registered != cls and not registered.startswith("keras"):
-            raise UnsafeModel(f"the model uses the custom object {registered!r}")
-        for value in node.values():
-            _check_keras_config(value, depth + 1)
-    elif isinstance(node, list):
-        for value in node:
-            _check_keras_config(value, depth + 1)
-
-
-def load_model_safely(path: Path, root: Path | None = None) -> Any:
-    """Load a student's .keras file with safe_mode=True after vetting its config."""
-    data = read_untrusted(path, root or path.parent, MAX_MODEL_BYTES)
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            config = json.loads(zf.read("config.json"))
-    except (zipfile.BadZipFile, KeyError, ValueError):
-        raise UnsafeModel("the saved model is not a valid .keras archive") from None
-    _check_keras_config(config)
-    import keras  # deferred: importing Keras costs seconds and only model checks need it
-
-    tmpdir = Path(tempfile.mkdtemp(prefix="ag-model-"))
-    try:
-        copy = tmpdir / "model.keras"
-        copy.write_bytes(data)
-        try:
-            model = keras.saving.load_model(copy, safe_mode=True, compile=False)
-        except Exception as exc:  # noqa: BLE001 - Keras raises many types for refused models
-            raise UnsafeModel(
-                f"the model cannot be loaded safely ({type(exc).__name__}: {str(exc)[:300]})"
-            ) from None
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-    # Never compiled here (a loss or metric could name arbitrary code); how the student
-    # compiled it is kept as plain, vetted data for checks to read.
-    compile_config = config.get("compile_config") if isinstance(config, dict) else None
-    object.__setattr__(
-        model,
-        "autograder_compile_config",
-        compile_config if isinstance(compile_config, dict) else {},
-    )
-    return model
 
 
 class BaseSubmission:
@@ -235,8 +218,13 @@ class BaseSubmission:
 
     def __init__(self) -> None:
         self._calls = 0
+        self._host: Any = None
+        self._models: dict[str, Any] = {}
 
     def _serve(self, calldir: Path, function: str) -> None:
+        raise NotImplementedError
+
+    def _make_model_host(self) -> Any:
         raise NotImplementedError
 
     def has(self, name: str) -> bool:
@@ -257,25 +245,57 @@ class BaseSubmission:
         path = self.files / name
         return path if path.is_file() and not path.is_symlink() else None
 
+    def submitted_model(self, name: str) -> StudentModel | None:
+        """A handed-in .keras file, admitted and loaded in the model host like any model."""
+        path = self.submitted_file(name)
+        if path is None:
+            return None
+        return self.model_host().model(path, path.parent, f"loading your {name}")
+
+    def model_host(self) -> Any:
+        """Where this submission's models are built (started on first use)."""
+        if self._host is None:
+            self._host = self._make_model_host()
+        return self._host
+
+    def _model(self, path: Path) -> StudentModel:
+        return self.model_host().model(path, self.scratch, "loading the model")
+
     def _call(self, name: str, args: tuple, kwargs: dict, model: dict | None) -> Any:
         self._calls += 1
         calldir = self.scratch / ".calls" / str(self._calls)
         encode_request(calldir, name, args, kwargs, model)
         calldir.chmod(0o777)
         self._serve(calldir, name)
-        return decode_response(calldir, self.scratch, name, self.max_array_bytes)
+        return decode_response(calldir, self.scratch, name, self.max_array_bytes, self._model)
 
     def call(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         return self._call(name, args, kwargs, None)
 
-    def call_model(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
-        return _require_model(name, self._call(name, args, kwargs, None))
+    def call_model(self, name: str, /, *args: Any, **kwargs: Any) -> StudentModel:
+        """The model `name(*args, **kwargs)` returns, built once per submission and arguments."""
+        key = repr((name, args, sorted(kwargs.items())))
+        if key not in self._models:
+            try:
+                self._models[key] = _require_model(name, self._call(name, args, kwargs, None))
+            except AutograderError as exc:
+                self._models[key] = exc
+        found = self._models[key]
+        if isinstance(found, AutograderError):
+            raise found
+        return found
 
     def call_with_model(
         self, name: str, /, *args: Any, kernel: np.ndarray, input_shape: tuple, **kwargs: Any
     ) -> Any:
         model = {"kernel": np.asarray(kernel, dtype=np.float32), "input_shape": tuple(input_shape)}
         return self._call(name, args, kwargs, model)
+
+    def close(self) -> None:
+        """Stop the model host, if one was started."""
+        if self._host is not None:
+            self._host.close()
+            self._host = None
 
 
 class LocalSubmission(BaseSubmission):
@@ -291,6 +311,7 @@ class LocalSubmission(BaseSubmission):
         scratch: Path,
         student: str = "local",
         files: Path | None = None,
+        limits: Limits | None = None,
     ) -> None:
         super().__init__()
         self.namespace, self.scratch, self.student, self.files = (
@@ -299,6 +320,7 @@ class LocalSubmission(BaseSubmission):
             student,
             files,
         )
+        self.limits = limits or Limits()
 
     def has(self, name: str) -> bool:
         return callable(self.namespace.get(name))
@@ -306,18 +328,14 @@ class LocalSubmission(BaseSubmission):
     def _serve(self, calldir: Path, function: str) -> None:
         kernel_side.serve_call(str(calldir), self.namespace)
 
+    def _make_model_host(self) -> LocalModelHost:
+        return LocalModelHost(self.limits)
 
-def _require_model(name: str, value: Any) -> Any:
-    if not hasattr(value, "layers"):
+
+def _require_model(name: str, value: Any) -> StudentModel:
+    if not isinstance(value, StudentModel):
         raise BridgeError(f"{name} returned {type(value).__name__}, not a Keras model")
     return value
-
-
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-CallFn = Callable[..., Any]
 
 
 class KernelSubmission(BaseSubmission):
@@ -331,6 +349,16 @@ class KernelSubmission(BaseSubmission):
 
     def _serve(self, calldir: Path, function: str) -> None:
         self.session.serve(calldir, function, self.session.kernel.call_code(calldir))
+
+    def _make_model_host(self) -> KernelModelHost:
+        kernel = self.session.kernel
+        return KernelModelHost(
+            self.session.limits,
+            env=kernel.env,
+            readonly=list(self.session.sandbox.readonly),
+            zygote=kernel.zygote,
+            deadline=self.session.remaining,
+        )
 
     def has(self, name: str) -> bool:
         self._calls += 1

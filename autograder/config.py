@@ -35,6 +35,18 @@ class Limits:
     output_flood_mib: int = 8
     file_size_mib: int = 256
     max_restarts: int = 3
+    # CPU seconds of all the submission's processes together (every thread counts), checked
+    # while cells and calls run: threads left spinning cost seconds, not the whole deadline.
+    cpu_budget_s: float = 600.0
+    # The student's notebook file, as read by the grader.
+    notebook_mib: int = 32
+    max_cells: int = 2000
+    # Student models are built only in the capped model host (autograder.model_host).
+    model_memory_mib: int = 2048
+    model_params_max: int = 20_000_000
+    model_activation_max: int = 16_000_000  # values one layer outputs per image
+    # Each grading worker process (pytest, checks, decoding), whatever a submission does.
+    grader_memory_mib: int = 4096
 
 
 @dataclass(frozen=True)

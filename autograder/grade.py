@@ -112,7 +112,10 @@ def grade_submission(
                 session.start()
                 session.run_cells(cells)
                 submission = KernelSubmission(session, sub.student, files_dir if extra else None)
-                checks = run_checks(config.checks_dir, submission, config, skip=skip)
+                try:
+                    checks = run_checks(config.checks_dir, submission, config, skip=skip)
+                finally:
+                    submission.close()
             finally:
                 session.close()
         result = SubmissionResult(

@@ -54,6 +54,17 @@ def _backend_setup(keras, threads: int) -> None:
             pass  # already initialised: the environment variables applied
 
 
+def _load_vetted(keras, path: Path, recipe: dict[str, Any]):
+    """The architecture to train: vetted and sized from its config, then loaded safely."""
+    from autograder.modelsize import check_declared_size
+    from autograder.modelspec import read_config, vet_config
+
+    config = read_config(path.read_bytes())
+    vet_config(config)
+    check_declared_size(config, int(recipe["max_params"]), int(recipe["max_activation"]))
+    return keras.saving.load_model(path, safe_mode=True, compile=False)
+
+
 def _outputs_probabilities(model, x) -> bool:
     """True when the model's outputs already are class probabilities (e.g. softmax)."""
     import numpy as np
@@ -69,9 +80,7 @@ def _outputs_probabilities(model, x) -> bool:
 def _fit(recipe: dict[str, Any], x, y, jit_compile: bool) -> tuple[Any, float, bool, list]:
     import keras
 
-    from autograder.bridge import load_model_safely
-
-    submitted = load_model_safely(Path(recipe["model"]), root=Path.cwd())
+    submitted = _load_vetted(keras, Path(recipe["model"]), recipe)
     # The grader trains the ARCHITECTURE: fresh weights drawn from the recipe's seed, so
     # that neither the kernel's random state nor pre-trained weights change the result.
     keras.utils.set_random_seed(int(recipe["seed"]))

@@ -2,12 +2,13 @@
 
 `train_and_evaluate(model, config, workdir=...)`:
 
-1. counts the model's parameters and refuses a model over `config.max_params`, and one
-   whose input/output shapes do not fit the data set, before anything else;
+1. takes the model as a `StudentModel` (admitted from its config, built only in the
+   capped model host), refuses one over `config.max_params`, and one whose input/output
+   shapes do not fit the data set, before anything else;
 2. picks the budget: `config.gpu` when a GPU is visible to the active Keras backend,
    else `config.cpu` (its label, e.g. "trained on CPU, quick budget", goes into feedback);
-3. saves the model (already loaded safely: built-in layers only) to `workdir/model.keras`,
-   vets the saved config once more, and writes ONLY the training split there:
+3. copies the student's archive (already vetted: built-in layers only, declared size
+   within limits) to `workdir/model.keras`, and writes ONLY the training split there:
    `x_train.npy` (float32 in [0, 1], shape (N, H, W, C), subsampled deterministically to
    `budget.train_samples`) and `y_train.npy`, plus `recipe.json`;
 4. runs `python -m autograder.train_worker` as a separate process (`_launch_worker`,
@@ -17,9 +18,10 @@
    fresh initial weights from the seed (the submitted weights are discarded), fits
    `budget.epochs` epochs with `budget.batch_size` and seeded shuffling, and writes
    `trained.keras` and `train_report.json`;
-5. loads `trained.keras` with `autograder.bridge.load_model_safely` and measures its
-   accuracy on the held-out test split (subsampled to `budget.test_samples`) HERE, in the
-   grader. The worker never sees a test image.
+5. loads `trained.keras` in the submission's capped model host (autograder.model_host)
+   and measures its accuracy on the held-out test split (subsampled to
+   `budget.test_samples`): the host returns the outputs, the grader counts the hits.
+   The worker never sees a test image, and the grader's process never builds a model.
 
 Determinism. With the same seed, device, backend and thread count, two runs give
 bit-identical trained weights and so the same accuracy, even when the models handed in
@@ -40,7 +42,6 @@ When grading several submissions in parallel, pass threads = cores // parallel j
 from __future__ import annotations
 
 import functools
-import io
 import json
 import math
 import os
@@ -49,7 +50,6 @@ import shutil
 import subprocess
 import sys
 import time
-import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,7 @@ import numpy as np
 
 from autograder.config import AccuracyConfig, TrainingBudget
 from autograder.datasets import Dataset, load_dataset
-from autograder.exceptions import AutograderError, UnsafeModel
+from autograder.exceptions import AutograderError
 from autograder.safeio import read_untrusted
 
 MODEL_FILE = "model.keras"
@@ -69,7 +69,7 @@ RECIPE_FILE = "recipe.json"
 REPORT_FILE = "train_report.json"
 MAX_REPORT_BYTES = 64 << 10
 MAX_THREADS = 8
-EVAL_BATCH = 256
+MAX_ACTIVATION = 16_000_000  # values per image one layer may output, as Limits' default
 PROXY_VARS = {"http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy"}
 
 
@@ -232,6 +232,8 @@ def model_input_shape(model: Any, dataset: Dataset) -> tuple[int, ...]:
     natural = dataset.input_shape
     try:
         in_shape, out_shape = model.input_shape, model.output_shape
+        if in_shape is None or out_shape is None:
+            raise ValueError("not built")
     except (AttributeError, ValueError):
         raise AutograderError(
             f"the model has no defined input and output; start it with keras.Input(shape={natural})"
@@ -260,20 +262,13 @@ def model_input_shape(model: Any, dataset: Dataset) -> tuple[int, ...]:
 
 
 def count_params(model: Any) -> int:
-    try:
-        return int(model.count_params())
-    except (ValueError, AttributeError):
-        raise AutograderError(
-            "the model is not built (it has no weights yet); give it an input shape with "
-            "keras.Input(shape=...)"
-        ) from None
+    """The model's parameters; an AutograderError, in words, when it is not built."""
+    return int(model.count_params())
 
 
-def evaluate_accuracy(
-    model: Any, x: np.ndarray, y: np.ndarray, shape: tuple[int, ...], batch_size: int = EVAL_BATCH
-) -> float:
-    """Top-1 accuracy of `model` on uint8 images `x` (scaled like the training data)."""
-    probs = np.asarray(model.predict(prepare_images(x, shape), batch_size=batch_size, verbose=0))
+def evaluate_accuracy(model: Any, x: np.ndarray, y: np.ndarray, shape: tuple[int, ...]) -> float:
+    """Top-1 accuracy of `model` (run where it lives) on uint8 images `x`, scaled as trained."""
+    probs = np.asarray(model.predict(prepare_images(x, shape)))
     if probs.shape != (len(x), probs.shape[-1]) or probs.ndim != 2:
         raise AutograderError(f"the model's predictions have shape {probs.shape}")
     probs = np.where(np.isfinite(probs), probs, -np.inf)
@@ -286,18 +281,6 @@ def held_out_split(dataset: Dataset, budget: TrainingBudget, seed: int) -> tuple
 
 
 # -- the worker --------------------------------------------------------------------------
-
-
-def _vet_saved_model(path: Path) -> None:
-    """Refuse Lambda layers and custom objects in a saved .keras file (as bridge does)."""
-    from autograder.bridge import _check_keras_config
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(path.read_bytes())) as zf:
-            config = json.loads(zf.read("config.json"))
-    except (zipfile.BadZipFile, KeyError, ValueError):
-        raise UnsafeModel("the saved model is not a valid .keras archive") from None
-    _check_keras_config(config)
 
 
 def _worker_env() -> dict[str, str]:
@@ -382,7 +365,7 @@ def train_and_evaluate(
     timeout_s: float | None = None,
     threads: int | None = None,
 ) -> TrainingResult:
-    """Train `model` with the grader's recipe in a separate process; test it here."""
+    """Train `model` (a StudentModel) with the grader's recipe in a separate process; test it."""
     started = time.perf_counter()
     params = count_params(model)
     if params > config.max_params:
@@ -400,13 +383,7 @@ def train_and_evaluate(
     workdir.mkdir(parents=True, exist_ok=True)
     for name in (MODEL_FILE, TRAINED_FILE, X_FILE, Y_FILE, RECIPE_FILE, REPORT_FILE):
         (workdir / name).unlink(missing_ok=True)
-    try:
-        model.save(workdir / MODEL_FILE)
-    except Exception as exc:  # noqa: BLE001 - Keras raises many types
-        raise AutograderError(
-            f"the model cannot be saved for training ({type(exc).__name__}: {str(exc)[:300]})"
-        ) from None
-    _vet_saved_model(workdir / MODEL_FILE)
+    shutil.copyfile(model.archive, workdir / MODEL_FILE)
 
     idx = subsample(len(dataset.x_train), budget.train_samples, config.seed, 0)
     np.save(workdir / X_FILE, prepare_images(dataset.x_train[idx], shape), allow_pickle=False)
@@ -417,6 +394,8 @@ def train_and_evaluate(
         "y": Y_FILE,
         "out": TRAINED_FILE,
         "report": REPORT_FILE,
+        "max_params": config.max_params,
+        "max_activation": MAX_ACTIVATION,
         "optimizer": config.optimizer,
         "learning_rate": config.learning_rate,
         "epochs": budget.epochs,
@@ -439,9 +418,7 @@ def train_and_evaluate(
             error = " | ".join(tail)[-800:] or f"exit status {proc.returncode}"
         raise AutograderError(f"training the model failed: {error}")
 
-    from autograder.bridge import load_model_safely
-
-    trained = load_model_safely(workdir / TRAINED_FILE, root=workdir)
+    trained = model.host.model(workdir / TRAINED_FILE, workdir, "loading the trained model")
     if count_params(trained) != params:
         raise AutograderError("the trained model does not match the submitted architecture")
     x_test, y_test = held_out_split(dataset, budget, config.seed)
@@ -477,7 +454,3 @@ def train_and_evaluate(
         wall_seconds=round(time.perf_counter() - started, 3),
         cpu_seconds=round(_number(report, "cpu_seconds"), 3),
     )
-
-
-def cleanup(workdir: Path) -> None:
-    shutil.rmtree(workdir, ignore_errors=True)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import io
 import json
 import math
-import zipfile
 
 import numpy as np
 import pytest
 
 from autograder import bridge
-from autograder.bridge import LocalSubmission, decode_response, encode_request, load_model_safely
+from autograder.bridge import LocalSubmission, decode_response, encode_request
 from autograder.exceptions import BridgeError, StudentCodeError, UnsafeModel
 
 
@@ -332,7 +331,8 @@ def test_pickled_npy_is_refused_without_unpickling(calldir, tmp_path):
             return (canary.touch, ())
 
     (calldir / "r1.npy").write_bytes(_npy(np.array([Boom()], dtype=object), allow_pickle=True))
-    with pytest.raises(BridgeError, match="not a valid .npy"):
+    # Refused from the header's dtype, before any byte of the pickle is read.
+    with pytest.raises(BridgeError, match="dtype object are not plain numbers"):
         _decode(calldir, _ok({"t": "array", "file": "r1.npy"}))
     assert not canary.exists()
 
@@ -447,41 +447,6 @@ def test_call_with_model_builds_a_conv_model(tmp_path, keras):
 
 
 @pytest.mark.slow
-def test_load_model_safely_loads_a_plain_sequential(tmp_path, keras):
-    model = _sequential(keras, keras.layers.Dense(3, activation="relu"), keras.layers.Dense(2))
-    path = tmp_path / "plain.keras"
-    model.save(path)
-    loaded = load_model_safely(path)
-    assert [type(layer).__name__ for layer in loaded.layers] == ["Dense", "Dense"]
-    x = np.ones((1, 4), np.float32)
-    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), rtol=1e-5)
-
-
-@pytest.mark.slow
-def test_load_model_safely_refuses_a_lambda_layer(tmp_path, keras):
-    model = _sequential(keras, keras.layers.Lambda(lambda t: t * 2), keras.layers.Dense(1))
-    path = tmp_path / "lambda.keras"
-    model.save(path)
-    with pytest.raises(UnsafeModel, match="Lambda layer"):
-        load_model_safely(path)
-
-
-@pytest.mark.slow
-def test_load_model_safely_refuses_a_custom_layer(tmp_path, keras):
-    @keras.saving.register_keras_serializable(package="evil")
-    class Doubler(keras.layers.Layer):
-        def call(self, x):
-            return x * 2
-
-    model = _sequential(keras, Doubler(), keras.layers.Dense(1))
-    path = tmp_path / "custom.keras"
-    model.save(path)
-    with pytest.raises(UnsafeModel) as info:
-        load_model_safely(path)
-    assert "Doubler" in str(info.value)
-
-
-@pytest.mark.slow
 def test_model_returned_through_the_bridge(tmp_path, keras):
     def make():
         return _sequential(keras, keras.layers.Dense(2, name="out"))
@@ -489,45 +454,21 @@ def test_model_returned_through_the_bridge(tmp_path, keras):
     def make_lambda():
         return _sequential(keras, keras.layers.Lambda(lambda t: t + 1))
 
-    sub = _sub(tmp_path, {"make": make, "make_lambda": make_lambda})
+    calls = []
+    sub = _sub(tmp_path, {"make": lambda: calls.append(1) or make(), "make_lambda": make_lambda})
     model = sub.call_model("make")
     assert [layer.name for layer in model.layers] == ["out"]
+    assert sub.call_model("make") is model and calls == [1]  # built once per submission
     with pytest.raises(UnsafeModel, match="Lambda"):
         sub.call_model("make_lambda")
+    sub.close()
 
 
-def test_load_model_safely_refuses_a_non_archive_and_a_link(tmp_path):
-    bad = tmp_path / "model.keras"
-    bad.write_bytes(b"not a zip")
-    with pytest.raises(UnsafeModel, match="not a valid .keras"):
-        load_model_safely(bad)
-    noconfig = tmp_path / "noconfig.keras"
-    with zipfile.ZipFile(noconfig, "w") as zf:
-        zf.writestr("metadata.json", "{}")
-    with pytest.raises(UnsafeModel, match="not a valid .keras"):
-        load_model_safely(noconfig)
-    link = tmp_path / "link.keras"
-    link.symlink_to(bad)
-    with pytest.raises(BridgeError):
-        load_model_safely(link)
-
-
-@pytest.mark.parametrize(
-    "config, words",
-    [
-        ({"class_name": "Sequential", "config": {"layers": [{"class_name": "Lambda"}]}}, "Lambda"),
-        ({"class_name": "TFOpLambda"}, "TFOpLambda"),
-        ({"class_name": "Evil", "module": "builtins"}, "builtins.Evil"),
-        (
-            {"class_name": "Dense", "module": "keras.layers", "registered_name": "my>Evil"},
-            "my>Evil",
-        ),
-        ([{"nested": [{"class_name": "X", "module": "os"}]}], "os.X"),
-    ],
-)
-def test_keras_config_vetting_before_keras_reads_it(tmp_path, config, words):
-    path = tmp_path / "m.keras"
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("config.json", json.dumps(config))
-    with pytest.raises(UnsafeModel, match=words.replace(">", ".")):
-        load_model_safely(path)
+def test_npy_header_declaring_more_than_the_file_holds_is_refused(calldir):
+    """np.load would allocate the declared shape before noticing the data is short."""
+    header = {"descr": "<f8", "fortran_order": False, "shape": (100_000, 100_000, 100)}
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    (calldir / "r1.npy").write_bytes(buf.getvalue() + b"\0" * 64)
+    with pytest.raises(BridgeError, match="header declares shape"):
+        _decode(calldir, _ok({"t": "array", "file": "r1.npy"}))

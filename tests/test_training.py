@@ -19,11 +19,12 @@ import numpy as np
 import pytest
 from keras import layers
 
-from autograder import training
-from autograder.bridge import LocalSubmission, load_model_safely
+from autograder import train_worker, training
+from autograder.bridge import LocalSubmission
 from autograder.config import TrainingBudget, load_config
 from autograder.datasets import load_dataset
 from autograder.exceptions import AutograderError, DatasetUnavailable, UnsafeModel
+from autograder.model_host import LocalModelHost
 from autograder.plugin import run_checks
 from autograder.scoring import score
 
@@ -129,6 +130,22 @@ def no_worker(monkeypatch):
     return calls
 
 
+@pytest.fixture(scope="module")
+def host():
+    h = LocalModelHost()
+    yield h
+    h.close()
+
+
+def student(host, model):
+    """A Keras model as the grader sees one: saved, admitted, built in the model host."""
+    folder = Path(host._root) / "given"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{len(list(folder.iterdir()))}.keras"
+    model.save(path)
+    return host.model(path, folder, "loading the model")
+
+
 class SubmissionWithFiles(LocalSubmission):
     """A LocalSubmission that also hands in files (the protocol's submitted_file)."""
 
@@ -171,10 +188,13 @@ def test_subsamples_are_seeded_and_sorted():
     assert len(training.subsample(50, None, 0, 0)) == 50
 
 
-def test_model_over_max_params_is_refused_before_training(accuracy, fashion, no_worker, tmp_path):
+def test_model_over_max_params_is_refused_before_training(
+    accuracy, fashion, host, no_worker, tmp_path
+):
     config = dataclasses.replace(accuracy, max_params=100_000)
+    model = student(host, reference_model())
     with pytest.raises(AutograderError) as info:
-        training.train_and_evaluate(reference_model(), config, dataset=fashion, workdir=tmp_path)
+        training.train_and_evaluate(model, config, dataset=fashion, workdir=tmp_path)
     assert str(info.value) == (
         "the model has 234,282 parameters, more than the 100,000 allowed for this question; "
         "use fewer filters or a smaller Dense layer"
@@ -182,16 +202,15 @@ def test_model_over_max_params_is_refused_before_training(accuracy, fashion, no_
     assert not no_worker and not any(tmp_path.iterdir())
 
 
-def test_lambda_model_is_refused_before_training(accuracy, fashion, cpu, no_worker, tmp_path):
+def test_lambda_model_is_refused_before_training(accuracy, host, no_worker, tmp_path):
+    with pytest.raises(UnsafeModel, match="Lambda layer"):
+        student(host, lambda_model())
+    # the worker vets the archive it trains once more, whatever it is handed
     saved = tmp_path / "lambda.keras"
     lambda_model().save(saved)
+    recipe = {"max_params": accuracy.max_params, "max_activation": 10**6}
     with pytest.raises(UnsafeModel, match="Lambda layer"):
-        load_model_safely(saved)
-    # handed straight to the trainer (not through the bridge), it is refused too
-    with pytest.raises(UnsafeModel, match="Lambda layer"):
-        training.train_and_evaluate(
-            lambda_model(), accuracy, dataset=fashion, device=cpu, workdir=tmp_path / "w"
-        )
+        train_worker._load_vetted(keras, saved, recipe)
     assert not no_worker
 
 
@@ -226,7 +245,9 @@ def test_raising_or_missing_function_earns_zero(assignment, fashion, no_worker, 
     assert not no_worker
 
 
-def test_shapes_that_do_not_fit_the_data_are_refused(accuracy, fashion, cpu, no_worker, tmp_path):
+def test_shapes_that_do_not_fit_the_data_are_refused(
+    accuracy, fashion, cpu, host, no_worker, tmp_path
+):
     cases = [
         (reference_model((32, 32, 3)), "build it with input_shape=(28, 28, 1)"),
         (reference_model(num_classes=5), "must be (None, 10)"),
@@ -234,8 +255,9 @@ def test_shapes_that_do_not_fit_the_data_are_refused(accuracy, fashion, cpu, no_
     ]
     roomy = dataclasses.replace(accuracy, max_params=10**6)  # the shape is what is tested here
     for model, expected in cases:
+        given = student(host, model)
         with pytest.raises(AutograderError, match=expected.replace("(", r"\(").replace(")", r"\)")):
-            training.train_and_evaluate(model, roomy, dataset=fashion, device=cpu, workdir=tmp_path)
+            training.train_and_evaluate(given, roomy, dataset=fashion, device=cpu, workdir=tmp_path)
     flat = keras.Sequential([keras.Input((784,)), layers.Dense(10, activation="softmax")])
     assert training.model_input_shape(flat, fashion) == (784,)
     assert not no_worker
@@ -287,9 +309,10 @@ def test_reference_model_earns_full_marks_through_the_checks(assignment, fashion
 
 @pytest.mark.slow
 def test_weak_model_fails_the_full_tier_and_the_worker_sees_only_training_data(
-    accuracy, fashion, tmp_path
+    accuracy, fashion, host, tmp_path
 ):
-    result = training.train_and_evaluate(weak_model(), accuracy, dataset=fashion, workdir=tmp_path)
+    model = student(host, weak_model())
+    result = training.train_and_evaluate(model, accuracy, dataset=fashion, workdir=tmp_path)
     assert result.params == 380 and result.device == "cpu"
     top = max(t for t, _ in accuracy.cpu.thresholds)
     assert result.accuracy < top
@@ -307,18 +330,18 @@ def test_weak_model_fails_the_full_tier_and_the_worker_sees_only_training_data(
 
 @pytest.mark.slow
 def test_seeded_training_is_reproducible_whatever_the_initial_weights(
-    accuracy, fashion, cpu, tmp_path
+    accuracy, fashion, cpu, host, tmp_path
 ):
     config = dataclasses.replace(accuracy, cpu=TINY)
     results, weights = [], []
     for run, init_seed in enumerate((1, 2)):
         keras.utils.set_random_seed(init_seed)  # different weights as handed in
-        model = small_cnn()
+        model = student(host, small_cnn())
         workdir = tmp_path / f"run{run}"
         results.append(
             training.train_and_evaluate(model, config, dataset=fashion, device=cpu, workdir=workdir)
         )
-        trained = load_model_safely(workdir / "trained.keras")
+        trained = keras.saving.load_model(workdir / "trained.keras", safe_mode=True)
         weights.append([np.asarray(w) for w in trained.get_weights()])
     a, b = results
     assert a.accuracy == b.accuracy, (a.accuracy, b.accuracy)
@@ -328,15 +351,19 @@ def test_seeded_training_is_reproducible_whatever_the_initial_weights(
 
 
 @pytest.mark.slow
-def test_logits_models_are_trained_from_logits(accuracy, fashion, cpu, tmp_path):
+def test_logits_models_are_trained_from_logits(accuracy, fashion, cpu, host, tmp_path):
     config = dataclasses.replace(accuracy, cpu=TINY)
     result = training.train_and_evaluate(
-        small_cnn(softmax=False), config, dataset=fashion, device=cpu, workdir=tmp_path
+        student(host, small_cnn(softmax=False)),
+        config,
+        dataset=fashion,
+        device=cpu,
+        workdir=tmp_path,
     )
     assert result.output == "logits" and result.accuracy > 0.5
 
 
-def test_worker_errors_reach_the_message(accuracy, fashion, cpu, tmp_path, monkeypatch):
+def test_worker_errors_reach_the_message(accuracy, fashion, cpu, host, tmp_path, monkeypatch):
     """The worker's error report (or, without one, its stderr) becomes the message."""
 
     def failing_worker(argv, workdir, timeout_s):
@@ -349,7 +376,7 @@ def test_worker_errors_reach_the_message(accuracy, fashion, cpu, tmp_path, monke
     monkeypatch.setattr(training, "_launch_worker", failing_worker)
     with pytest.raises(AutograderError) as info:
         training.train_and_evaluate(
-            small_cnn(), accuracy, dataset=fashion, device=cpu, workdir=tmp_path
+            student(host, small_cnn()), accuracy, dataset=fashion, device=cpu, workdir=tmp_path
         )
     assert str(info.value) == (
         "training the model failed: ValueError: Could not interpret optimizer identifier: "
@@ -362,7 +389,7 @@ def test_worker_errors_reach_the_message(accuracy, fashion, cpu, tmp_path, monke
     )
     with pytest.raises(AutograderError, match=r"training the model failed: a \| b \| Killed"):
         training.train_and_evaluate(
-            small_cnn(), accuracy, dataset=fashion, device=cpu, workdir=tmp_path
+            student(host, small_cnn()), accuracy, dataset=fashion, device=cpu, workdir=tmp_path
         )
 
 

@@ -102,7 +102,10 @@ def reference_namespace() -> dict:
 
 def grade(config, ns: dict, question: str, tmp_path: Path):
     submission = LocalSubmission(ns, tmp_path / "scratch", student=question)
-    results = run_checks(config.checks_dir, submission, config, only={question})
+    try:
+        results = run_checks(config.checks_dir, submission, config, only={question})
+    finally:
+        submission.close()
     assert results, f"{question}: no check ran"
     assert {r.question for r in results} == {question}
     crashed = [f"{r.name}: {r.message}" for r in results if r.message.startswith(CRASHED)]

@@ -205,51 +205,37 @@ def filters_to_images(kernel) -> np.ndarray:
     return np.where(span > 0, (k - lo) / safe, 0.0)[..., None]
 
 
-# -- Keras models (already loaded in the grader with safe_mode=True) -------------------------
+# -- Keras models: autograder.model_host.StudentModel (plain data; run in the model host) -----
 
 
-def all_layers(model, depth: int = 0) -> list:
-    """Every layer, looking inside nested models (a Sequential inside a Functional)."""
-    found = []
-    for layer in getattr(model, "layers", []) or []:
-        found.append(layer)
-        if depth < 8 and getattr(layer, "layers", None):
-            found += all_layers(layer, depth + 1)
-    return found
+def all_layers(model) -> list:
+    """Every layer, nested models' layers included (the host lists them in order)."""
+    return list(model.layers)
 
 
 def count_conv2d(model) -> int:
-    import keras
-
-    return sum(isinstance(layer, keras.layers.Conv2D) for layer in all_layers(model))
+    return sum(layer.class_name == "Conv2D" for layer in all_layers(model))
 
 
 def count_pooling(model) -> int:
-    return sum("Pool" in type(layer).__name__ for layer in all_layers(model))
+    return sum("Pool" in layer.class_name for layer in all_layers(model))
 
 
 def input_shape_of(model):
     """The declared input shape without the batch axis, or None if not declared."""
-    try:
-        inputs = model.inputs
-    except Exception:  # noqa: BLE001 - an unbuilt model has none
-        return None
-    if not inputs or len(inputs) != 1:
-        return None
-    return tuple(None if d is None else int(d) for d in tuple(inputs[0].shape)[1:])
+    shape = model.input_shape
+    return None if shape is None else tuple(shape[1:])
 
 
 def forward(model, x: np.ndarray):
-    """Run the model on x in the grader; (array, None) or (None, error text)."""
-    import keras
+    """Run the model on x in the model host; (array, None) or (None, error text)."""
+    from autograder.exceptions import AutograderError
 
     try:
-        y = model(x, training=False)
-        if isinstance(y, (list, tuple, dict)):
-            return None, f"returns {len(y)} outputs instead of one"
-        return np.asarray(keras.ops.convert_to_numpy(y), dtype=np.float64), None
-    except Exception as exc:  # noqa: BLE001 - any failure of the student's model
-        return None, f"{type(exc).__name__}: {str(exc)[:200]}"
+        return np.asarray(model.predict(x), dtype=np.float64), None
+    except AutograderError as exc:
+        text = str(exc).removeprefix("running the model raised ")
+        return None, text[:300]
 
 
 def check_classifier(model, input_shape, num_classes, rng, what: str, softmax: bool) -> None:
@@ -295,7 +281,7 @@ def _names(node) -> list[str]:
 
 def compile_problem(model, what: str) -> str | None:
     """Why the model is not compiled as the notebook asks (adam, sparse CE, accuracy), or None."""
-    config = getattr(model, "autograder_compile_config", {}) or {}
+    config = model.compile_config or {}
     if not config:
         return f"{what}: the model is not compiled; call model.compile(...) before returning it"
     problems = []

@@ -121,17 +121,11 @@ def graded(submission, assignment) -> Graded:
 
 def _submitted_model_note(submission, accuracy, dataset, budget) -> str:
     """The handed-in model.keras, tested on the same held-out images: a note, no points."""
-    getter = getattr(submission, "submitted_file", None)
-    if getter is None:
-        return ""
     what = f"your submitted {SUBMITTED_MODEL}"
     try:
-        path = getter(SUBMITTED_MODEL)
-        if path is None:
+        model = submission.submitted_model(SUBMITTED_MODEL)
+        if model is None:
             return ""
-        from autograder.bridge import load_model_safely
-
-        model = load_model_safely(Path(path))
         params = training.count_params(model)
         if params > accuracy.max_params:
             return (

@@ -1,0 +1,138 @@
+"""Code that runs INSIDE the model host: a fresh, capped kernel that builds student models.
+
+No student code ever runs in this kernel (it is never the student's). The grader
+hands it `.keras` archives it has already vetted (`autograder.modelspec`); this side
+loads each one with `safe_mode=True`, keeps it by key, and answers two requests:
+`describe` (the structure as plain data) and `predict` (outputs on the grader's
+inputs). Answers travel back through the bridge's encoder (JSON + .npy), to be
+decoded with limits by `autograder.model_host`. The host's memory cap, not the
+grader's, pays for whatever a model declares.
+
+Like `kernel_side`, its source text is sent into the kernel, so it imports only the
+standard library, numpy and keras, and finds the bridge's encoder as a module the
+kernel already has (or `autograder.kernel_side`, when used in-process).
+"""
+
+import json
+import math
+import sys
+
+MODELS = {}
+
+
+def _bridge():
+    module = sys.modules.get("__autograder_bridge__")
+    if module is None:
+        from autograder import kernel_side as module
+    return module
+
+
+def _jsonable(value):
+    try:
+        return json.loads(json.dumps(value, default=lambda o: repr(o)[:200]))
+    except (TypeError, ValueError, RecursionError):
+        return {}
+
+
+def _shape(get):
+    try:
+        shape = get()
+    except Exception:  # noqa: BLE001 - an unbuilt layer has no shape yet
+        return None
+    if isinstance(shape, list):  # several inputs or outputs: the first one
+        shape = shape[0] if shape else None
+    if shape is None:
+        return None
+    try:
+        return [None if d is None else int(d) for d in shape]
+    except (TypeError, ValueError):
+        return None
+
+
+def _params(layer):
+    if not getattr(layer, "built", False):
+        return None
+    try:
+        return int(sum(math.prod(v.shape) for v in layer.weights))
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def describe(model):
+    """The model as plain data: classes, configs, shapes and parameter counts."""
+    layers = []
+
+    def walk(container, prefix, depth):
+        for layer in getattr(container, "layers", []) or []:
+            path = prefix + layer.name
+            try:
+                config = _jsonable(layer.get_config())
+            except Exception:  # noqa: BLE001
+                config = {}
+            layers.append(
+                {
+                    "name": layer.name,
+                    "class_name": type(layer).__name__,
+                    "path": path,
+                    "config": config,
+                    "output_shape": _shape(lambda layer=layer: layer.output.shape),
+                    "params": _params(layer),
+                }
+            )
+            if hasattr(layer, "layers") and depth < 8:
+                walk(layer, path + "/", depth + 1)
+
+    walk(model, "", 0)
+    return {
+        "class_name": type(model).__name__,
+        "input_shape": _shape(lambda: model.input_shape),
+        "output_shape": _shape(lambda: model.output_shape),
+        "params": _params(model),
+        "layers": layers,
+    }
+
+
+def _respond(calldir, payload=None, error=None):
+    bridge = _bridge()
+    path = bridge._join(calldir, "response.json")
+    if error is not None:
+        bridge._write_json(path, {"ok": False, "error": error[:2000], "where": []})
+        return
+    bridge._write_json(path, {"ok": True, "result": bridge.encode(payload, calldir)})
+
+
+def serve(calldir):
+    """Answer the grader's request in `calldir` (request.json: op, key, ...)."""
+    import numpy as np
+
+    with open(f"{calldir}/request.json") as fh:
+        request = json.load(fh)
+    op, key = request.get("op"), str(request.get("key"))
+    try:
+        if op == "load":
+            import keras
+
+            model = keras.saving.load_model(
+                f"{calldir}/{request['file']}", safe_mode=True, compile=False
+            )
+            MODELS[key] = model
+            _respond(calldir, describe(model))
+        elif op == "predict":
+            model = MODELS[key]
+            x = np.load(f"{calldir}/{request['x']}", allow_pickle=False)
+            batch = int(request.get("batch_size", 256))
+            outputs = []
+            for i in range(0, len(x), batch):
+                y = model(x[i : i + batch], training=False)
+                if isinstance(y, (list, tuple, dict)):
+                    raise ValueError(f"the model returns {len(y)} outputs instead of one")
+                outputs.append(np.asarray(y))
+            y = np.concatenate(outputs) if outputs else np.zeros((0,), np.float32)
+            _respond(calldir, {"y": y, "model": describe(model)})
+        elif op == "drop":
+            MODELS.pop(key, None)
+            _respond(calldir, None)
+        else:
+            _respond(calldir, error=f"unknown request {op!r}")
+    except Exception as exc:  # noqa: BLE001 - every failure goes back as data
+        _respond(calldir, error=f"{type(exc).__name__}: {str(exc)[:1500]}")

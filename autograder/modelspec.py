@@ -1,0 +1,152 @@
+"""A student's Keras model as plain data, and the vetting of its saved config.
+
+Threat: a `.keras` archive is student bytes. Its `config.json` can name arbitrary
+classes (code) and declare layers of any size; Keras allocates and initialises the
+declared weights the moment it builds the model, before anything looks at them. So
+the grader's own process never builds a student model: it reads the config as JSON
+(size-capped), refuses non-Keras classes and Lambda layers, estimates the declared
+parameters from the config alone (`autograder.modelsize`), and hands the archive to
+the capped model host (`autograder.model_host`), which returns a `ModelSpec`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from autograder.exceptions import UnsafeModel
+
+MAX_MODEL_BYTES = 64 << 20
+MAX_CONFIG_BYTES = 8 << 20
+MAX_CONFIG_DEPTH = 200
+SAFE_MODULE_PREFIXES = ("keras.", "keras")
+FORBIDDEN_CLASSES = ("Lambda", "TFOpLambda")
+
+
+def read_config(archive: bytes) -> dict[str, Any]:
+    """config.json of a .keras archive, read with size limits (never the weights)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+            info = zf.getinfo("config.json")
+            if info.file_size > MAX_CONFIG_BYTES:
+                raise UnsafeModel(
+                    f"the saved model's config is {info.file_size >> 20} MiB; the limit is "
+                    f"{MAX_CONFIG_BYTES >> 20} MiB"
+                )
+            with zf.open(info) as fh:
+                raw = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise UnsafeModel("the saved model's config is larger than it declares")
+        config = json.loads(raw)
+    except (zipfile.BadZipFile, KeyError, ValueError, RecursionError, EOFError, OSError):
+        raise UnsafeModel("the saved model is not a valid .keras archive") from None
+    if not isinstance(config, dict):
+        raise UnsafeModel("the saved model's config is not a JSON object")
+    return config
+
+
+def vet_config(node: Any, depth: int = 0) -> None:
+    """Refuse anything but Keras' own classes, and Lambda layers, before Keras reads the file."""
+    if depth > MAX_CONFIG_DEPTH:
+        raise UnsafeModel("the model's config is nested too deeply")
+    if isinstance(node, dict):
+        cls = node.get("class_name")
+        module = node.get("module")
+        registered = node.get("registered_name")
+        if cls in FORBIDDEN_CLASSES:
+            raise UnsafeModel(f"the model contains a {cls} layer; only built-in layers are allowed")
+        if isinstance(module, str) and not module.startswith(SAFE_MODULE_PREFIXES):
+            raise UnsafeModel(f"the model uses {module}.{cls}, which is not part of Keras")
+        if isinstance(registered, str) and registered != cls and not registered.startswith("keras"):
+            raise UnsafeModel(f"the model uses the custom object {registered!r}")
+        for value in node.values():
+            vet_config(value, depth + 1)
+    elif isinstance(node, list):
+        for value in node:
+            vet_config(value, depth + 1)
+
+
+def compile_config(config: dict[str, Any]) -> dict[str, Any]:
+    """How the student compiled the model, as vetted data (it is never compiled here)."""
+    value = config.get("compile_config")
+    return value if isinstance(value, dict) else {}
+
+
+Shape = tuple[int | None, ...]
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer as plain data: what checks may look at."""
+
+    name: str
+    class_name: str
+    path: str  # "outer/inner" for layers of nested models
+    config: dict[str, Any] = field(default_factory=dict)
+    output_shape: Shape | None = None
+    params: int | None = None  # None while the layer is not built
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A loaded model's structure, as the capped model host reported it."""
+
+    class_name: str
+    input_shape: Shape | None
+    output_shape: Shape | None
+    params: int | None  # None while the model is not built (no input shape yet)
+    layers: tuple[LayerSpec, ...]  # every layer, nested models' layers included, in order
+    compile_config: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_host(cls, data: Any, compiled: dict[str, Any]) -> ModelSpec:
+        """Build from the host's decoded answer; anything malformed is refused."""
+        if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
+            raise UnsafeModel("the model host returned a malformed description")
+        layers = tuple(
+            LayerSpec(
+                name=_text(layer.get("name")),
+                class_name=_text(layer.get("class_name")),
+                path=_text(layer.get("path")),
+                config=layer.get("config") if isinstance(layer.get("config"), dict) else {},
+                output_shape=_shape(layer.get("output_shape")),
+                params=_count(layer.get("params")),
+            )
+            for layer in data["layers"]
+            if isinstance(layer, dict)
+        )
+        return cls(
+            class_name=_text(data.get("class_name")),
+            input_shape=_shape(data.get("input_shape")),
+            output_shape=_shape(data.get("output_shape")),
+            params=_count(data.get("params")),
+            layers=layers,
+            compile_config=compiled,
+        )
+
+
+def _text(value: Any) -> str:
+    return value[:200] if isinstance(value, str) else ""
+
+
+def _count(value: Any) -> int | None:
+    return value if type(value) is int and value >= 0 else None
+
+
+def _shape(value: Any) -> Shape | None:
+    if not isinstance(value, (list, tuple)) or len(value) > 16:
+        return None
+    if not all(v is None or (type(v) is int and 0 <= v < 1 << 62) for v in value):
+        return None
+    return tuple(value)
+
+
+def elements(shape: Shape | None) -> int:
+    """Elements per sample of a shape whose first axis is the batch (None axes count as 1)."""
+    if not shape:
+        return 0
+    return math.prod(d or 1 for d in shape[1:])

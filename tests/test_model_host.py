@@ -1,0 +1,187 @@
+"""autograder.model_host: student models are admitted from their config, then built elsewhere.
+
+The in-process `LocalModelHost` runs the same host code (model_side) as the sandboxed
+one; tests/test_hostile.py grades models that attack the grader's memory for real.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from autograder.config import Limits
+from autograder.exceptions import AutograderError, BridgeError, UnsafeModel
+from autograder.model_host import LocalModelHost, StudentModel, admit
+
+
+@pytest.fixture(scope="module")
+def keras():
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    return pytest.importorskip("keras")
+
+
+@pytest.fixture
+def host():
+    h = LocalModelHost()
+    yield h
+    h.close()
+
+
+def _sequential(keras, *layers, shape=(4,)):
+    return keras.Sequential([keras.Input(shape=shape), *layers])
+
+
+def _saved(tmp_path, model, name="m.keras"):
+    path = tmp_path / name
+    model.save(path)
+    return path
+
+
+def _archive(tmp_path, config, name="m.keras"):
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("config.json", json.dumps(config))
+    return path
+
+
+@pytest.mark.slow
+def test_a_plain_sequential_as_plain_data_and_predictions(tmp_path, keras, host):
+    model = _sequential(keras, keras.layers.Dense(3, activation="relu"), keras.layers.Dense(2))
+    model.compile(optimizer="adam", loss="mse")
+    got = host.model(_saved(tmp_path, model), tmp_path, "loading")
+    assert isinstance(got, StudentModel)
+    assert [layer.class_name for layer in got.layers] == ["Dense", "Dense"]
+    assert got.input_shape == (None, 4) and got.output_shape == (None, 2)
+    assert got.count_params() == model.count_params() == 4 * 3 + 3 + 3 * 2 + 2
+    assert got.layers[0].config["units"] == 3 and got.layers[0].params == 15
+    assert got.compile_config["optimizer"]["class_name"] == "Adam"
+    x = np.ones((5, 4), np.float32)
+    np.testing.assert_allclose(got.predict(x), np.asarray(model(x)), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_an_unbuilt_model_builds_on_its_first_prediction(tmp_path, keras, host):
+    model = keras.Sequential([keras.layers.Dense(2)])
+    got = host.model(_saved(tmp_path, model), tmp_path, "loading")
+    with pytest.raises(AutograderError, match="not built"):
+        got.count_params()
+    assert got.predict(np.ones((1, 3), np.float32)).shape == (1, 2)
+    assert got.count_params() == 8
+
+
+@pytest.mark.slow
+def test_nested_models_list_their_layers(tmp_path, keras, host):
+    inner = _sequential(keras, keras.layers.Dense(3, name="inner_dense"))
+    inputs = keras.Input(shape=(4,))
+    outer = keras.Model(inputs, keras.layers.Dense(1, name="top")(inner(inputs)))
+    got = host.model(_saved(tmp_path, outer), tmp_path, "loading")
+    paths = [layer.path for layer in got.layers]
+    assert any(p.endswith("/inner_dense") for p in paths) and "top" in paths
+
+
+@pytest.mark.slow
+def test_a_failing_model_is_a_clear_error(tmp_path, keras, host):
+    model = _sequential(keras, keras.layers.Dense(2))
+    got = host.model(_saved(tmp_path, model), tmp_path, "loading")
+    with pytest.raises(BridgeError, match="running the model"):
+        got.predict(np.ones((1, 7), np.float32))
+
+
+@pytest.mark.slow
+def test_lambda_and_custom_layers_are_refused(tmp_path, keras, host):
+    lam = _sequential(keras, keras.layers.Lambda(lambda t: t * 2), keras.layers.Dense(1))
+    with pytest.raises(UnsafeModel, match="Lambda layer"):
+        host.model(_saved(tmp_path, lam, "lambda.keras"), tmp_path, "loading")
+
+    @keras.saving.register_keras_serializable(package="evil")
+    class Doubler(keras.layers.Layer):
+        def call(self, x):
+            return x * 2
+
+    custom = _sequential(keras, Doubler(), keras.layers.Dense(1))
+    with pytest.raises(UnsafeModel, match="Doubler"):
+        host.model(_saved(tmp_path, custom, "custom.keras"), tmp_path, "loading")
+
+
+def test_non_archives_and_links_are_refused(tmp_path):
+    bad = tmp_path / "model.keras"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(UnsafeModel, match="not a valid .keras"):
+        admit(bad, tmp_path, Limits())
+    noconfig = tmp_path / "noconfig.keras"
+    with zipfile.ZipFile(noconfig, "w") as zf:
+        zf.writestr("metadata.json", "{}")
+    with pytest.raises(UnsafeModel, match="not a valid .keras"):
+        admit(noconfig, tmp_path, Limits())
+    link = tmp_path / "link.keras"
+    link.symlink_to(bad)
+    with pytest.raises(BridgeError):
+        admit(link, tmp_path, Limits())
+
+
+@pytest.mark.parametrize(
+    "config, words",
+    [
+        ({"class_name": "Sequential", "config": {"layers": [{"class_name": "Lambda"}]}}, "Lambda"),
+        ({"class_name": "TFOpLambda"}, "TFOpLambda"),
+        ({"class_name": "Evil", "module": "builtins"}, "builtins.Evil"),
+        (
+            {"class_name": "Dense", "module": "keras.layers", "registered_name": "my>Evil"},
+            "my>Evil",
+        ),
+        ({"nested": [{"class_name": "X", "module": "os"}]}, "os.X"),
+    ],
+)
+def test_config_vetting_before_keras_reads_it(tmp_path, config, words):
+    with pytest.raises(UnsafeModel, match=words.replace(">", ".")):
+        admit(_archive(tmp_path, config), tmp_path, Limits())
+
+
+def _dense_model(units: int, inputs: int = 784) -> dict:
+    return {
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": {
+            "layers": [
+                {
+                    "module": "keras.layers",
+                    "class_name": "InputLayer",
+                    "config": {"batch_shape": [None, inputs]},
+                },
+                {"module": "keras.layers", "class_name": "Dense", "config": {"units": units}},
+            ]
+        },
+    }
+
+
+def test_a_declared_huge_layer_is_refused_before_any_keras_object(tmp_path, monkeypatch):
+    """The attack: a rewritten config.json declaring one 1.6-billion-parameter Dense layer."""
+    import sys
+
+    monkeypatch.delitem(sys.modules, "keras", raising=False)
+    path = _archive(tmp_path, _dense_model(2_000_000))
+    with pytest.raises(UnsafeModel, match=r"declares 1,570,000,000 parameters.*'dense'|Dense"):
+        admit(path, tmp_path, Limits())
+    assert "keras" not in sys.modules  # refused from JSON alone
+    admit(_archive(tmp_path, _dense_model(100), "small.keras"), tmp_path, Limits())
+
+
+def test_a_declared_huge_activation_is_refused(tmp_path):
+    config = _dense_model(10)
+    config["config"]["layers"].insert(
+        1,
+        {
+            "module": "keras.layers",
+            "class_name": "UpSampling1D",
+            "config": {"size": 100_000},
+        },
+    )
+    config["config"]["layers"][0]["config"]["batch_shape"] = [None, 784, 1]
+    with pytest.raises(UnsafeModel, match="outputs 784,000,000 values"):
+        admit(_archive(tmp_path, config), tmp_path, Limits())
