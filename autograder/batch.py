@@ -11,18 +11,17 @@ rebuilt from every OUT/<student>/grade.json at the end.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.config import AssignmentConfig, load_config
 from autograder.digest import assignment_digest, submission_digest
 from autograder.exceptions import AutograderError, ConfigError
+from autograder.pool import CappedPool
 from autograder.reports import write_class_reports, write_student_reports
 from autograder.safeio import atomic_write
 from autograder.scoring import SubmissionResult, zero_result
@@ -91,19 +90,35 @@ def _grade_job(
 Executor = Callable[[list[tuple]], Iterator[dict]]
 
 
-def local_executor(jobs: int) -> Executor:
+def _worker_died(task: tuple, reason: str) -> dict:
+    """The result of a submission whose grading worker died (its memory cap, say)."""
+    sub, config_path = task[0], task[1]
+    config = load_config(Path(config_path))
+    result = zero_result(
+        config,
+        sub.student,
+        reason,
+        notes=[
+            f"grading stopped: {reason}. What this submission made the grader hold was more "
+            f"than the {config.limits.grader_memory_mib} MiB a grading worker may use; "
+            "nothing was graded. Ask your TA to look at it"
+        ],
+    )
+    return result.to_dict()  # content_hash stays empty: graded again on the next run
+
+
+def local_executor(jobs: int, memory_mib: int | None = None) -> Executor:
+    """Up to `jobs` grading workers, each capped at `memory_mib` (autograder.pool)."""
+
     def run(tasks: list[tuple]) -> Iterator[dict]:
-        if jobs <= 1:
-            for task in tasks:
-                yield _grade_job(*task)
+        if not tasks:
             return
-        ctx = multiprocessing.get_context("spawn")  # no forked grader state or threads
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            pending = {pool.submit(_grade_job, *task) for task in tasks}
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield fut.result()
+        limit = memory_mib or load_config(Path(tasks[0][1])).limits.grader_memory_mib
+        pool = CappedPool(_grade_job, jobs, limit, on_death=_worker_died)
+        for data, memory in pool.run(tasks):
+            if memory is not None:
+                data["grader_rss_mib"], data["grader_peak_mib"] = memory.start_mib, memory.peak_mib
+            yield data
 
     return run
 

@@ -55,6 +55,10 @@ class SubmissionResult:
     content_hash: str = ""
     seconds: float = 0.0
     isolation: str = ""
+    # The grading worker's resident memory when this submission started, and its peak
+    # while grading it (MiB; 0 when graded in-process): what one student cost the grader.
+    grader_rss_mib: float = 0.0
+    grader_peak_mib: float = 0.0
 
     @property
     def total(self) -> float:
@@ -85,6 +89,8 @@ class SubmissionResult:
             content_hash=data.get("content_hash", ""),
             seconds=float(data.get("seconds", 0.0)),
             isolation=data.get("isolation", ""),
+            grader_rss_mib=float(data.get("grader_rss_mib", 0.0)),
+            grader_peak_mib=float(data.get("grader_peak_mib", 0.0)),
         )
 
 
