@@ -75,7 +75,8 @@ def grade_submission(
     if sub.notebook is None:
         return finish(zero_result(config, sub.student, sub.problem or "no notebook found"))
     try:
-        nb = read_notebook(sub.notebook)
+        limits = config.limits
+        nb = read_notebook(sub.notebook, limits.notebook_mib << 20, limits.max_cells)
     except NotebookError as exc:
         return finish(zero_result(config, sub.student, str(exc)))
     if not belongs_to(nb, release, config.name):
@@ -116,6 +117,7 @@ def grade_submission(
                     checks = run_checks(config.checks_dir, submission, config, skip=skip)
                 finally:
                     submission.close()
+                cpu_seconds = session.cpu_seconds()
             finally:
                 session.close()
         result = SubmissionResult(
@@ -125,6 +127,7 @@ def grade_submission(
             questions=score(config, checks, skip),
             incidents=session.incidents,
             notes=notes,
+            cpu_seconds=round(cpu_seconds, 2),
         )
         return finish(result)
     finally:

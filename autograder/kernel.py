@@ -15,11 +15,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
 
+import zmq
 from jupyter_client import KernelManager
+from zmq.utils.monitor import recv_monitor_message
 
 from autograder import kernel_side
 from autograder.exceptions import SandboxError
@@ -27,11 +30,14 @@ from autograder.sandbox import Sandbox
 from autograder.warm import ForkedProvisioner, Zygote
 
 BRIDGE_MODULE = "__autograder_bridge__"
+# Room for one flush of a fast print loop (the flood cap then stops it), not for a
+# single message the grader would have to hold and decode whole.
+MAX_MESSAGE_BYTES = 32 << 20
 
 
 @dataclass
 class CellOutcome:
-    """What running one piece of code did. `kind`: ok, error, timeout, died, output."""
+    """What running one piece of code did. `kind`: ok, error, timeout, died, output, cpu."""
 
     kind: str
     error: str = ""
@@ -41,7 +47,7 @@ class CellOutcome:
 
     @property
     def fatal(self) -> bool:
-        return self.kind in ("timeout", "died", "output")
+        return self.kind in ("timeout", "died", "output", "cpu")
 
 
 class _SandboxedKernelManager(KernelManager):
@@ -84,6 +90,8 @@ class SandboxedKernel:
         self.km: _SandboxedKernelManager | None = None
         self.kc = None
         self.restarts = 0
+        self._context: zmq.Context | None = None
+        self._monitor: zmq.Socket | None = None
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
@@ -118,8 +126,16 @@ class SandboxedKernel:
 
     def _connect(self) -> None:
         assert self.km is not None
-        self.kc = self.km.client()
+        if self._context is None:
+            # A message over this size makes ZeroMQ drop the connection instead of handing
+            # the grader one huge frame to decode (a 1 GB display_data, say): the cell then
+            # times out and the kernel is restarted, like any other flood.
+            self._context = zmq.Context()
+            self._context.setsockopt(zmq.MAXMSGSIZE, self._max_message)
+        self.kc = self.km.client(context=self._context)
         self.kc.start_channels()
+        # Tells a connection dropped for a message over MAXMSGSIZE from a silent kernel.
+        self._monitor = self.kc.iopub_channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         try:
             self.kc.wait_for_ready(timeout=self.startup_timeout)
         except RuntimeError as exc:
@@ -141,11 +157,34 @@ class SandboxedKernel:
         if outcome.kind != "ok":
             raise SandboxError(f"could not install the bridge in the kernel: {outcome.error}")
 
+    def _stop_client(self) -> None:
+        if self.kc is not None:
+            if self._monitor is not None:
+                self.kc.iopub_channel.socket.disable_monitor()
+                self._monitor.close(linger=0)
+                self._monitor = None
+            self.kc.stop_channels()
+
+    @property
+    def _max_message(self) -> int:
+        return max(self.flood_bytes * 4, MAX_MESSAGE_BYTES)
+
+    def _message_dropped(self) -> bool:
+        """True once ZeroMQ dropped the kernel's output connection (one oversized message)."""
+        if self._monitor is None:
+            return False
+        try:
+            while True:
+                event = recv_monitor_message(self._monitor, flags=zmq.NOBLOCK)
+                if event["event"] == zmq.EVENT_DISCONNECTED:
+                    return True
+        except zmq.Again:
+            return False
+
     def restart(self) -> None:
         """A fresh kernel process (the old one and everything it spawned is killed)."""
         assert self.km is not None
-        if self.kc is not None:
-            self.kc.stop_channels()
+        self._stop_client()
         self.sandbox.kill_all()
         self.restarts += 1
         self.km.restart_kernel(now=True)
@@ -153,7 +192,7 @@ class SandboxedKernel:
 
     def shutdown(self) -> None:
         if self.kc is not None:
-            self.kc.stop_channels()
+            self._stop_client()
             self.kc = None
         if self.km is not None:
             try:
@@ -162,13 +201,22 @@ class SandboxedKernel:
                 pass
             self.km = None
         self.sandbox.kill_all()
+        if self._context is not None:
+            self._context.destroy(linger=0)
+            self._context = None
 
     def is_alive(self) -> bool:
         return bool(self.km and self.km.is_alive())
 
     # -- execution -------------------------------------------------------------------
-    def execute(self, code: str, timeout: float) -> CellOutcome:
-        """Run code; never raises for what the code does, only reports it."""
+    def execute(
+        self, code: str, timeout: float, watch: Callable[[], str | None] | None = None
+    ) -> CellOutcome:
+        """Run code; never raises for what the code does, only reports it.
+
+        `watch` is asked about twice a second while the code runs; a reason it returns
+        (the submission's CPU budget is spent, say) ends the run as kind "cpu".
+        """
         assert self.kc is not None
         start = time.monotonic()
         deadline = start + timeout
@@ -198,6 +246,17 @@ class SandboxedKernel:
                         return CellOutcome(
                             "died", "the kernel died", "".join(kept), now - start, seen_bytes
                         )
+                    if self._message_dropped():
+                        return CellOutcome(
+                            "output",
+                            f"sent one message larger than {self._max_message >> 20} MiB",
+                            "".join(kept),
+                            now - start,
+                            seen_bytes,
+                        )
+                    reason = watch() if watch is not None else None
+                    if reason:
+                        return CellOutcome("cpu", reason, "".join(kept), now - start, seen_bytes)
                 continue
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue

@@ -20,7 +20,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_raw_cell
 
 from autograder.exceptions import NotebookError
 
-MAX_NOTEBOOK_BYTES = 50 << 20
+MAX_NOTEBOOK_BYTES = 32 << 20  # defaults; an assignment's [limits] may set its own
+MAX_CELLS = 2000
 ANSWER, MANUAL, TEST, LOCKED, PLAIN = "answer", "manual", "test", "locked", "plain"
 
 
@@ -50,8 +51,15 @@ def grade_id(cell: NotebookNode) -> str | None:
     return None
 
 
-def read_notebook(path: Path) -> NotebookNode:
-    """A v4 notebook, or NotebookError with a short status ("empty file", ...)."""
+def read_notebook(
+    path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES, max_cells: int = MAX_CELLS
+) -> NotebookNode:
+    """A v4 notebook, or NotebookError with a short status ("empty file", ...).
+
+    Student bytes: the file's size and its number of cells are checked before nbformat
+    builds and validates anything (a 200,000-cell notebook would cost minutes and
+    gigabytes there), and the JSON is parsed once.
+    """
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -59,19 +67,33 @@ def read_notebook(path: Path) -> NotebookNode:
         raise NotebookError(f"unreadable ({exc.strerror})") from None
     if size == 0:
         raise NotebookError("empty file")
-    if size > MAX_NOTEBOOK_BYTES:
-        raise NotebookError(f"notebook too large ({size >> 20} MiB)")
-    raw = path.read_bytes()
+    if size > max_bytes:
+        raise NotebookError(
+            f"notebook too large ({size >> 20} MiB; the limit is {max_bytes >> 20} MiB)"
+        )
+    with path.open("rb") as fh:
+        raw = fh.read(max_bytes + 1)  # the file may have grown since stat()
+    if len(raw) > max_bytes:
+        raise NotebookError(f"notebook too large (over {max_bytes >> 20} MiB)")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise NotebookError("not a notebook (not JSON)") from None
+    del raw
     if not isinstance(data, dict) or "nbformat" not in data:
         raise NotebookError("not a notebook (no nbformat version)")
+    cells = data.get("cells")
+    if isinstance(cells, list) and len(cells) > max_cells:
+        raise NotebookError(f"too many cells ({len(cells):,}; the limit is {max_cells:,})")
     try:
-        nb = nbformat.reads(json.dumps(data), as_version=4)
+        major, minor = nbformat.reader.get_version(data)
+        nb = nbformat.versions[major].to_notebook_json(data, minor=minor)
+        nb = nbformat.convert(nb, 4)
+        nbformat.validate(nb)
     except Exception as exc:  # noqa: BLE001 - nbformat raises many types for bad input
         raise NotebookError(f"not a notebook ({type(exc).__name__})") from None
+    if len(nb.get("cells", [])) > max_cells:  # v3 worksheets hold their cells elsewhere
+        raise NotebookError(f"too many cells ({len(nb.cells):,}; the limit is {max_cells:,})")
     for cell in nb.cells:
         if not isinstance(cell.get("source", ""), str):
             raise NotebookError("not a notebook (bad cell source)")

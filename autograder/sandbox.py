@@ -41,6 +41,7 @@ CGROUP_ROOTS = {
     "pids": Path("/sys/fs/cgroup/pids"),
 }
 CGROUP_V2 = Path("/sys/fs/cgroup")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -363,6 +364,24 @@ class Sandbox:
 
     def memory_exceeded(self) -> bool:
         return bool(self._cgroup and self._cgroup.memory_exceeded())
+
+    def usage(self) -> tuple[float, int]:
+        """(CPU seconds, threads) of the sandbox's live processes, from /proc.
+
+        CPU counts every thread and the children each process has reaped; a process
+        that was killed takes its time with it (autograder.session keeps a total).
+        """
+        ticks, threads = 0, 0
+        for pid in self.cgroup_pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            # after the command: state is field 3; utime, stime, cutime, cstime 14-17;
+            # num_threads 20 (man 5 proc), so indexes 11-14 and 17 here
+            ticks += sum(int(v) for v in fields[11:15])
+            threads += int(fields[17])
+        return ticks / CLOCK_TICKS, threads
 
     def run(
         self,

@@ -40,7 +40,7 @@ class Incident:
     """Something that went wrong while running the student's cells."""
 
     cell: int
-    kind: str  # error | timeout | died | output
+    kind: str  # see autograder.session.DESCRIBE, plus error, deadline and cpu
     message: str
 
 
@@ -59,6 +59,7 @@ class SubmissionResult:
     # while grading it (MiB; 0 when graded in-process): what one student cost the grader.
     grader_rss_mib: float = 0.0
     grader_peak_mib: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of the submission's own processes (all kernels)
 
     @property
     def total(self) -> float:
@@ -91,6 +92,7 @@ class SubmissionResult:
             isolation=data.get("isolation", ""),
             grader_rss_mib=float(data.get("grader_rss_mib", 0.0)),
             grader_peak_mib=float(data.get("grader_peak_mib", 0.0)),
+            cpu_seconds=float(data.get("cpu_seconds", 0.0)),
         )
 
 

@@ -4,8 +4,12 @@ Policy: every code cell gets `cell_timeout_s`. An exception is recorded and
 execution goes on (later questions may not need that cell). A timeout, a
 dead kernel or an output flood restarts the kernel and replays every earlier
 cell that completed, leaving the culprit out, so one bad cell costs only the
-questions that need it. Restarts are bounded by `max_restarts`, and all
-kernel work by `submission_timeout_s`.
+questions that need it. So does a cell that leaves threads or processes
+burning CPU after it returns (they would slow every later cell and check): when
+a cell leaves more threads than before, the kernel is watched for a moment
+while idle. Restarts are bounded by `max_restarts`, all kernel work by
+`submission_timeout_s`, and the CPU time of all the submission's processes by
+`cpu_budget_s`: when that is spent, nothing more of the submission runs.
 """
 
 from __future__ import annotations
@@ -25,7 +29,11 @@ DESCRIBE = {
     "died": "kernel died in cell {n}",
     "memory": "memory limit in cell {n}",
     "output": "output limit in cell {n}",
+    "spinning": "CPU busy after cell {n}",
 }
+IDLE_PROBE_S = 0.05  # one look at an idle kernel's CPU use
+IDLE_PROBES = 3  # busy in every look: threads left spinning, not a last flush
+BUSY_FRACTION = 0.6  # of one core, while the kernel should be idle
 
 
 class KernelSession:
@@ -49,17 +57,50 @@ class KernelSession:
         self.poisoned: dict[str, str] = {}
         self.deadline = time.monotonic() + limits.submission_timeout_s
         self.gave_up = False
+        self._cpu_spent = 0.0  # CPU seconds of kernels already replaced
+        self._threads = 0  # threads the kernel had after the last cell
 
     # -- status --------------------------------------------------------------------------
     @property
     def status(self) -> str:
         for inc in self.incidents:
+            if inc.kind == "cpu":
+                where = f"in cell {inc.cell}" if inc.cell else "during the checks"
+                return f"CPU time limit {where}"
             if inc.kind in DESCRIBE:
                 text = DESCRIBE[inc.kind].format(n=inc.cell)
                 return text + (" (gave up after repeated failures)" if self.gave_up else "")
             if inc.kind == "deadline":
                 return "submission time limit"
         return "ok"
+
+    # -- CPU ----------------------------------------------------------------------------
+    def cpu_seconds(self) -> float:
+        """CPU time of everything the submission ran so far (all kernels, all threads)."""
+        return self._cpu_spent + self.sandbox.usage()[0]
+
+    def _over_budget(self) -> str | None:
+        used = self.cpu_seconds()
+        if used <= self.limits.cpu_budget_s:
+            return None
+        return (
+            f"the submission used {used:.0f} s of CPU time, more than the "
+            f"{self.limits.cpu_budget_s:g} s it may use"
+        )
+
+    def _busy_while_idle(self) -> bool:
+        """True when a cell left more threads than before and they keep burning CPU."""
+        cpu, threads = self.sandbox.usage()
+        if threads <= self._threads:
+            return False
+        self._threads = threads
+        for _ in range(IDLE_PROBES):
+            time.sleep(IDLE_PROBE_S)
+            now = self.sandbox.usage()[0]
+            if now - cpu < IDLE_PROBE_S * BUSY_FRACTION:
+                return False
+            cpu = now
+        return True
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -88,15 +129,28 @@ class KernelSession:
         if budget <= 0:
             self.incidents.append(Incident(number, "deadline", "submission time limit reached"))
             return False
-        outcome = self.kernel.execute(source, timeout=budget)
+        spent = self._over_budget()
+        if spent:
+            self.incidents.append(Incident(number, "cpu", spent))
+            self.gave_up = True
+            return False
+        outcome = self.kernel.execute(source, timeout=budget, watch=self._over_budget)
         kind = self._classify(outcome)
         if kind == "timeout" and budget < self.limits.cell_timeout_s:
             kind = "deadline"
+        if kind in ("ok", "error") and self._busy_while_idle():
+            kind = "spinning"
+            outcome.error = (
+                "the cell left threads or processes running that kept using the CPU after it "
+                "finished; it was left out"
+            )
         if kind in ("ok", "error"):
             self.done.append((number, source))
             if kind == "error":
                 self.incidents.append(Incident(number, "error", outcome.error))
             return True
+        if kind == "cpu":
+            self.gave_up = True
         self.incidents.append(Incident(number, kind, outcome.error))
         return False
 
@@ -112,9 +166,15 @@ class KernelSession:
     def recover(self) -> bool:
         """Fresh kernel, replay what completed before; False when out of restarts or time."""
         while True:
-            if self.kernel.restarts >= self.limits.max_restarts or self.remaining() <= 0:
+            if (
+                self.gave_up
+                or self.kernel.restarts >= self.limits.max_restarts
+                or self.remaining() <= 0
+            ):
                 self.gave_up = True
                 return False
+            self._cpu_spent += self.sandbox.usage()[0]
+            self._threads = 0
             self.kernel.restart()
             replay, self.done = self.done, []
             if all(self._run_one(n, s) for n, s in replay):
@@ -130,7 +190,11 @@ class KernelSession:
         budget = min(self.limits.call_timeout_s, self.remaining())
         if budget <= 0:
             raise BridgeError(f"{function} was not called: the submission's time limit was reached")
-        outcome = self.kernel.execute(code, timeout=budget)
+        spent = self._over_budget()
+        if spent:
+            self.gave_up = True
+            raise BridgeError(f"{function} was not called: {spent}")
+        outcome = self.kernel.execute(code, timeout=budget, watch=self._over_budget)
         kind = self._classify(outcome)
         if kind in ("ok", "error"):
             return
@@ -139,8 +203,12 @@ class KernelSession:
             "died": "it crashed the kernel",
             "memory": f"it exceeded the memory limit ({self.limits.memory_mib} MiB)",
             "output": "it printed too much output",
+            "cpu": outcome.error,
         }[kind]
         self.poisoned[function] = reason
+        if kind == "cpu":
+            self.gave_up = True
+            self.incidents.append(Incident(0, "cpu", outcome.error))
         self.recover()
         raise BridgeError(f"{function} failed: {reason}")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import json
 import os
 import socket
 import subprocess
@@ -156,6 +157,12 @@ def corpus(tmp_path_factory, toy, toy_dir, toy_key):
         "schema_version": 3,
     }
     write(other, subs / "wrong_assignment.ipynb")
+    cell = {"cell_type": "raw", "metadata": {}, "source": "x"}
+    many = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [cell] * 200_000}
+    (subs / "cells_200000.ipynb").write_text(json.dumps(many))
+    with (subs / "notebook_500mb.ipynb").open("wb") as fh:
+        fh.write(b'{"nbformat": 4, "cells": [')
+        fh.truncate(500 << 20)  # sparse: 500 MB to the grader, no disk used
     # nbformat v3 with the right answers: converted and graded normally.
     v3 = nbformat.convert(copy.deepcopy(toy_key), 3)
     (subs / "old_v3.ipynb").write_text(nbformat.writes(v3, version=3))
@@ -171,6 +178,9 @@ def corpus(tmp_path_factory, toy, toy_dir, toy_key):
     )
     listener.close()
     rows = {r["student"]: r for r in csv.DictReader((out / "gradebook.csv").open())}
+    graded = {
+        p.parent.name: json.loads(p.read_text()) for p in out.glob("*/grade.json") if p.is_file()
+    }
     yield {
         "result": result,
         "rows": rows,
@@ -179,6 +189,7 @@ def corpus(tmp_path_factory, toy, toy_dir, toy_key):
         "listener": listener,
         "toy_dir": toy_dir,
         "new_tmp": set(os.listdir("/tmp")) - before_tmp,
+        "graded": graded,
     }
 
 
@@ -246,6 +257,25 @@ def test_no_process_outlives_grading(corpus):
     assert _sandbox_processes() == []
     out = subprocess.run(["pgrep", "-f", "sleep 600"], capture_output=True, text=True).stdout
     assert out.strip() == ""
+
+
+def test_the_grading_workers_memory_stays_bounded(corpus):
+    """What any one submission made a grading worker hold: well under 1.5 GB."""
+    graded = corpus["graded"]
+    measured = {k: g for k, g in graded.items() if g["grader_peak_mib"] > 0}
+    assert len(measured) == len(graded), "every submission reports its worker's memory"
+    growth = {k: g["grader_peak_mib"] - g["grader_rss_mib"] for k, g in measured.items()}
+    worst = max(growth, key=growth.get)
+    print(f"largest growth of a grading worker: {growth[worst]:.0f} MiB ({worst})")
+    assert growth[worst] < 1536, (worst, growth[worst])
+
+
+def test_threads_left_spinning_cost_seconds_not_minutes(corpus):
+    graded = corpus["graded"]
+    normal = graded["perfect"]["seconds"]
+    spinning = graded["threads_left_spinning"]
+    assert spinning["seconds"] < normal + 20, (spinning["seconds"], normal)
+    assert any("CPU after it finished" in i["message"] for i in spinning["incidents"])
 
 
 def test_outputs_stay_bounded(corpus):

@@ -127,6 +127,32 @@ def test_outcomes_that_need_a_restart(tmp_path):
         assert not [p for p in _sandbox_processes() if Path(f"/proc/{p}").stat().st_uid == uid]
 
 
+def _peak_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_one_huge_message_never_reaches_the_graders_memory(tmp_path):
+    """A single 150 MB display message is dropped by ZeroMQ, not decoded in the grader."""
+    with Sandbox(tmp_path / "scratch", LIMITS) as sb:
+        k = SandboxedKernel(sb, max_output_bytes=1000, flood_bytes=1 << 20)
+        try:
+            k.start()
+            Path("/proc/self/clear_refs").write_text("5")  # reset this process's peak RSS
+            before = _peak_rss_mib()
+            code = "display({'text/plain': 'x' * (150 << 20)}, raw=True)"
+            out = k.execute(code, timeout=8)
+            grown = _peak_rss_mib() - before
+            assert (out.kind, out.error) == ("output", "sent one message larger than 32 MiB"), out
+            assert grown < 100, f"the grader grew by {grown:.0f} MiB"
+            k.restart()
+            assert k.execute("print('fresh')", timeout=20).stdout == "fresh\n"
+        finally:
+            k.shutdown()
+
+
 def test_kernel_stderr_never_reaches_the_grader(tmp_path, capfd):
     capfd.readouterr()
     with Sandbox(tmp_path / "scratch", LIMITS) as sb:

@@ -247,12 +247,17 @@ def test_read_notebook_errors(tmp_path, data, words):
 def test_read_notebook_missing_and_too_large(tmp_path, monkeypatch):
     with pytest.raises(NotebookError, match="unreadable"):
         read_notebook(tmp_path / "none.ipynb")
-    from autograder import notebook
-
     path = write(new_notebook(), tmp_path / "big.ipynb")
-    monkeypatch.setattr(notebook, "MAX_NOTEBOOK_BYTES", 10)
     with pytest.raises(NotebookError, match="too large"):
-        read_notebook(path)
+        read_notebook(path, max_bytes=10)
+
+
+def test_read_notebook_refuses_too_many_cells_before_nbformat_builds_them(tmp_path):
+    nb = new_notebook(cells=[new_code_cell("1") for _ in range(50)])
+    path = write(nb, tmp_path / "many.ipynb")
+    with pytest.raises(NotebookError, match="too many cells \\(50; the limit is 10\\)"):
+        read_notebook(path, max_cells=10)
+    assert len(read_notebook(path).cells) == 50
 
 
 def test_read_notebook_v4_and_v3(tmp_path, toy_key):
