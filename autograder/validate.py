@@ -6,7 +6,9 @@
 4. mutation testing: every known mistake (mutants/<question>/*.py, `# kind: mistake`)
    fails at least one check of its own question and loses nothing elsewhere;
    every alternative correct answer (`# kind: alternative`) gets full marks;
-5. the checks are deterministic: the key graded twice gives identical results.
+5. the checks are deterministic: the key graded twice gives identical results;
+6. `limits.cpu_budget_s` is at least CPU_BUDGET_FACTOR times what the key's kernel used
+   (measured here), so an honest student never meets it.
 
 Everything is graded through the real pipeline (sandboxed kernel, bridge,
 hidden checks), in one parallel batch.
@@ -27,6 +29,8 @@ from autograder.config import AssignmentConfig
 from autograder.notebook import ANSWER, cell_role, grade_id
 from autograder.release import answer_key, release_notebook
 from autograder.scoring import SubmissionResult
+
+CPU_BUDGET_FACTOR = 5
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,16 @@ def validate_assignment(
             not short and k1.status == "ok",
             f"{k1.total:g}/{k1.max_total:g} autograded+manual max; status {k1.status}"
             + (f"; lost points on {', '.join(short)}" if short else ""),
+        )
+    )
+    needed = max(k1.cpu_seconds, k2.cpu_seconds)
+    budget = config.limits.cpu_budget_s
+    report.steps.append(
+        Step(
+            "the CPU budget leaves the key room",
+            needed * CPU_BUDGET_FACTOR <= budget,
+            f"the key used {needed:.1f} CPU s; limits.cpu_budget_s is {budget:g} "
+            f"(at least {CPU_BUDGET_FACTOR}x the key's)",
         )
     )
     stub = fast["stubs"]

@@ -11,6 +11,7 @@ import copy
 import csv
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -324,3 +325,27 @@ def test_sigkill_mid_batch_loses_nothing(tmp_path, toy_dir, toy_key):
     assert len(rows) == 6 and all(r["total"] == "10" for r in rows)
     reused = int(result.output.split("reused ")[1].split()[0])
     assert reused >= len(done_before)
+
+
+def test_the_cpu_budget_stops_a_submission_that_burns_cpu(tmp_path, toy_dir, toy_key):
+    """Each call burns 2.5 CPU seconds, within its time limit; the budget is 3 in all."""
+    lab = tmp_path / "toy"
+    shutil.copytree(toy_dir, lab)
+    toml = (lab / "assignment.toml").read_text()
+    (lab / "assignment.toml").write_text(toml.replace("[limits]\n", "[limits]\ncpu_budget_s = 3\n"))
+    burn = (
+        "def add(a, b):\n    import time\n    start = time.process_time()\n"
+        "    while time.process_time() - start < 2.5:\n        pass\n    return a + b\n"
+    )
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    write(build(toy_key, {"add": burn}), subs / "burner.ipynb")
+    write(toy_key, subs / "honest.ipynb")
+    result = CliRunner().invoke(main, ["grade", str(lab), str(subs), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = {r["student"]: r for r in csv.DictReader((out / "gradebook.csv").open())}
+    assert (rows["honest"]["status"], rows["honest"]["total"]) == ("ok", "10")
+    assert rows["burner"]["status"] == "CPU time limit during the checks", rows["burner"]
+    burner = json.loads((out / "burner" / "grade.json").read_text())
+    assert burner["cpu_seconds"] < 8 and burner["seconds"] < 30, burner
+    messages = [c["message"] for q in burner["questions"].values() for c in q["checks"]]
+    assert any("more than the 3 s it may use" in m for m in messages), messages
