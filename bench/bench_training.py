@@ -131,16 +131,23 @@ CANDIDATES = {
 
 
 def _grade(builder, accuracy_config, dataset, device, threads):
+    from autograder.model_host import LocalModelHost
+
+    host = LocalModelHost()
     with tempfile.TemporaryDirectory(prefix="ag-bench-") as tmp:
         start = time.perf_counter()
+        saved = Path(tmp) / "given.keras"
+        builder().save(saved)
+        model = host.model(saved, Path(tmp), "loading the model")  # as the grader sees it
         result = train_and_evaluate(
-            builder(),
+            model,
             accuracy_config,
             dataset=dataset,
             device=device,
-            workdir=Path(tmp),
+            workdir=Path(tmp) / "train",
             threads=threads,
         )
+        host.close()
         return result, time.perf_counter() - start
 
 
