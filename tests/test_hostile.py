@@ -332,6 +332,7 @@ def test_the_cpu_budget_stops_a_submission_that_burns_cpu(tmp_path, toy_dir, toy
     lab = tmp_path / "toy"
     shutil.copytree(toy_dir, lab)
     toml = (lab / "assignment.toml").read_text()
+    toml = toml.replace("call_timeout_s = 5", "call_timeout_s = 30")  # CPU, not wall, ends it
     (lab / "assignment.toml").write_text(toml.replace("[limits]\n", "[limits]\ncpu_budget_s = 3\n"))
     burn = (
         "def add(a, b):\n    import time\n    start = time.process_time()\n"
@@ -346,6 +347,6 @@ def test_the_cpu_budget_stops_a_submission_that_burns_cpu(tmp_path, toy_dir, toy
     assert (rows["honest"]["status"], rows["honest"]["total"]) == ("ok", "10")
     assert rows["burner"]["status"] == "CPU time limit during the checks", rows["burner"]
     burner = json.loads((out / "burner" / "grade.json").read_text())
-    assert burner["cpu_seconds"] < 8 and burner["seconds"] < 30, burner
+    assert burner["cpu_seconds"] < 8 and burner["seconds"] < 45, burner
     messages = [c["message"] for q in burner["questions"].values() for c in q["checks"]]
     assert any("more than the 3 s it may use" in m for m in messages), messages
