@@ -249,7 +249,7 @@ class SandboxedKernel:
                     if self._message_dropped():
                         return CellOutcome(
                             "output",
-                            f"sent one message larger than {self._max_message >> 20} MiB",
+                            f"sent more than {self._max_message >> 20} MiB in one message",
                             "".join(kept),
                             now - start,
                             seen_bytes,

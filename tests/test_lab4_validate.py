@@ -28,5 +28,7 @@ def test_validate_lab4_cnn():
     print(result.output)
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("| ")]
-    assert len(lines) == 8 and all("| PASS" in line for line in lines[1:]), result.output
+    steps = [line.split("|")[1].strip() for line in lines[1:]]
+    assert "the CPU budget leaves the key room" in steps, result.output
+    assert len(lines) == 9 and all("| PASS" in line for line in lines[1:]), result.output
     assert result.output.rstrip().endswith("VALID") and "NOT VALID" not in result.output
