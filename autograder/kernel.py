@@ -252,7 +252,7 @@ class SandboxedKernel:
                             f"sent more than {self._max_message >> 20} MiB in one message",
                             "".join(kept),
                             now - start,
-                            seen_bytes,
+                            seen_bytes + self._max_message,  # at least that much was sent
                         )
                     reason = watch() if watch is not None else None
                     if reason:
