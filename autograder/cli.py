@@ -210,5 +210,47 @@ def validate(assignment: str, jobs: int, mistakes_per_question: int | None) -> N
     sys.exit(0 if report.ok else 9)
 
 
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["canvas", "moodle", "csv"]),
+    default="csv",
+    show_default=True,
+)
+@click.option(
+    "--roster",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="The course roster (Canvas: Grades > Export; Moodle: participants CSV).",
+)
+@click.option("--to", "dest", type=click.Path(path_type=Path), help="[default: OUT/export-FMT.csv]")
+@click.option("--column", default="", help="The LMS assignment column [default: its name].")
+@click.option("--skip-unmatched", is_flag=True, help="Export without students not on the roster.")
+def export(
+    out: Path, fmt: str, roster: Path | None, dest: Path | None, column: str, skip_unmatched: bool
+) -> None:
+    """Write OUT's grades as a file the LMS imports as is."""
+    from autograder.export import ExportFormat, export_grades
+
+    try:
+        path, plan = export_grades(
+            out,
+            ExportFormat(fmt),
+            roster_path=roster,
+            dest=dest,
+            skip_unmatched=skip_unmatched,
+            column=column,
+        )
+    except AutograderError as exc:
+        _fail(exc)
+    for u in plan.unmatched:
+        click.echo(f"unmatched (left out): {u.student}: {u.reason}", err=True)
+    if plan.no_submission:
+        names = ", ".join(e.display_name or e.login or e.email for e in plan.no_submission[:20])
+        click.echo(f"{len(plan.no_submission)} on the roster without a submission: {names}")
+    click.echo(f"exported {len(plan.matched)} grade(s) to {path}")
+
+
 if __name__ == "__main__":
     main()
