@@ -87,6 +87,16 @@ def solutions(assignment: str, out: Path, no_execute: bool) -> None:
     type=click.Path(path_type=Path),
     help="Also write scores into this nbgrader gradebook.db.",
 )
+@click.option(
+    "--manual",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Merge a filled OUT/manual/scores.csv (see `autograder manual`).",
+)
+@click.option(
+    "--times",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Submission times, a student,submitted_at CSV (late policy).",
+)
 def grade(
     assignment: str,
     submissions: Path,
@@ -96,6 +106,8 @@ def grade(
     force: bool,
     dask_address: str | None,
     nbgrader_db: Path | None,
+    manual: Path | None,
+    times: Path | None,
 ) -> None:
     """Grade every submission in SUBMISSIONS (folder or .zip) into OUT."""
     from rich.console import Console
@@ -103,7 +115,7 @@ def grade(
 
     from autograder.batch import grade_batch
     from autograder.config import load_assignment
-    from autograder.reports.summary import console_table
+    from autograder.reports.summary import console_table, hardest_checks_table
     from autograder.sandbox import warn_if_not_isolated
 
     if dask_address and jobs != 1:
@@ -147,12 +159,17 @@ def grade(
                 executor=executor,
                 progress=progress,
                 nbgrader_db=nbgrader_db,
+                manual=manual,
+                times=times,
             )
     except AutograderError as exc:
         _fail(exc)
     for warning in batch.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     console.print(console_table(batch.results, config))
+    hardest = hardest_checks_table(batch.results)
+    if hardest is not None:
+        console.print(hardest)
     click.echo(
         f"graded {batch.graded}, reused {batch.reused} unchanged, in {batch.seconds:.1f} s; "
         f"results in {out}/ (gradebook.csv, summary.json, summary.png, <student>/feedback.html)"
@@ -208,6 +225,27 @@ def validate(assignment: str, jobs: int, mistakes_per_question: int | None) -> N
         _fail(exc)
     click.echo(render_table(report))
     sys.exit(0 if report.ok else 9)
+
+
+@main.command()
+@click.argument("assignment")
+@click.argument("out", type=click.Path(path_type=Path, exists=True, file_okay=False))
+def manual(assignment: str, out: Path) -> None:
+    """Write OUT/manual/<question>.html (every answer to a question, with the rubric) and
+    OUT/manual/scores.csv to fill; merge it with `grade ... --manual`."""
+    from autograder.config import load_assignment
+    from autograder.manual import write_sheets
+
+    try:
+        paths = write_sheets(load_assignment(assignment), out)
+    except AutograderError as exc:
+        _fail(exc)
+    for path in paths:
+        click.echo(f"wrote {path}")
+    click.echo(
+        f"fill {paths[-1]}, then: autograder grade {assignment} SUBMISSIONS --out {out} "
+        f"--manual {paths[-1]}"
+    )
 
 
 @main.command()
