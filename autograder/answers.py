@@ -155,3 +155,32 @@ def load_answers(folder: Path) -> Answers | None:
         return Answers.from_dict(json.loads((folder / ANSWERS_FILE).read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+GRADED_NOTEBOOK = "graded.ipynb"
+
+
+def graded_notebook(nb: NotebookNode, release: NotebookNode) -> NotebookNode:
+    """The notebook as graded (release cells, the student's answers) with the student's own
+    outputs for code cells, reduced to text and PNG: what formgrader shows a grader. HTML and
+    JavaScript outputs are dropped, since they would run in the grader's browser."""
+    from nbformat.v4 import new_output
+
+    restored = restore(nb, release).notebook
+    by_id: dict[str, NotebookNode] = {}
+    for c in nb.cells:
+        gid = grade_id(c)
+        if gid and gid not in by_id and c.get("cell_type") == "code":
+            by_id[gid] = c
+    for cell in restored.cells:
+        gid = grade_id(cell)
+        if cell.cell_type != "code" or gid not in by_id:
+            continue
+        outs = []
+        for o in _outputs(by_id[gid])[:MAX_OUTPUTS]:
+            if o.kind == "png":
+                outs.append(new_output("display_data", data={"image/png": o.data}))
+            else:
+                outs.append(new_output("stream", name="stdout", text=o.data))
+        cell.outputs = outs
+    return restored

@@ -146,7 +146,7 @@ def grade_batch(
         warnings: list[str] = []
         subs = discover(submissions, config.name, config.notebook.name, workdir, warnings)
         dirs = _student_dirs(subs)
-        adjust = classwork.prepare(config, out, subs, manual, times)
+        adjust = classwork.prepare(config, out, subs, manual, times, nbgrader_db)
         grader_digest = assignment_digest(config)
         results: dict[str, SubmissionResult] = {}
         todo = []
@@ -182,7 +182,7 @@ def grade_batch(
             if progress:
                 progress(result, len(results), total)
         ordered = [results[s.student] for s in subs if s.student in results]
-        warnings += classwork.finish(ordered, config, out, dirs, adjust)
+        warnings += classwork.finish(ordered, config, out, dirs, adjust, nbgrader_db)
         write_class_reports(ordered, config, out, nbgrader_db=nbgrader_db)
         warnings += classwork.after_reports(ordered, config, out, dirs, nbgrader_db)
         return BatchResult(

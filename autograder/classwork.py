@@ -14,9 +14,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import nbformat
 from nbformat import NotebookNode
 
-from autograder.answers import Answers, extract_answers, write_answers
+from autograder.answers import (
+    GRADED_NOTEBOOK,
+    Answers,
+    extract_answers,
+    graded_notebook,
+    write_answers,
+)
 from autograder.config import AssignmentConfig
 from autograder.exceptions import NotebookError
 from autograder.manual import ManualScore, apply_scores, load_merged, merge, read_sheet
@@ -42,12 +49,21 @@ def prepare(
     subs: list[SubmissionInput],
     manual: Path | None,
     times: Path | None,
+    nbgrader_db: Path | None = None,
 ) -> Adjustments:
-    """Read and check the TA's inputs before grading starts."""
+    """Read and check the TA's inputs before grading starts. Manual scores entered in
+    formgrader come first; a sheet given on the same run wins over them."""
     from autograder.late import read_times, read_timestamp
 
     students = [s.student for s in subs]
-    new_manual = tuple(read_sheet(manual, config, students)) if manual else None
+    new: list[ManualScore] = []
+    if nbgrader_db is not None:
+        from autograder.formgrader import read_manual_scores
+
+        new += read_manual_scores(config, nbgrader_db, students)
+    if manual:
+        new += read_sheet(manual, config, students)
+    new_manual = tuple(new) if (manual or new) else None
     table: dict[str, datetime] = {}
     for sub in subs:
         if (ts := read_timestamp(sub.files)) is not None:
@@ -77,14 +93,18 @@ def save_answers(
     if release is None:
         return
     answers = Answers(sub.student, {}, {})
+    graded = None
     if sub.notebook is not None:
         try:
             nb = read_notebook(sub.notebook)
             if belongs_to(nb, release, config.name):
                 answers = extract_answers(sub.student, nb, release, config)
+                graded = graded_notebook(nb, release)
         except NotebookError:
             pass
     folder.mkdir(parents=True, exist_ok=True)
+    if graded is not None:
+        atomic_write(folder / GRADED_NOTEBOOK, nbformat.writes(graded))
     write_answers(answers, folder)
 
 
@@ -94,8 +114,10 @@ def finish(
     out: Path,
     dirs: dict[str, str],
     adjust: Adjustments,
+    nbgrader_db: Path | None = None,
 ) -> list[str]:
-    """Apply manual scores and late penalties; rewrite the students' reports they change."""
+    """Apply manual scores and late penalties; rewrite the students' reports they change;
+    give formgrader the assignment's cells and the graded notebooks."""
     from autograder.late import apply_late
     from autograder.reports import write_student_reports
 
@@ -119,6 +141,12 @@ def finish(
         for result in results:
             if result.student in dirs:
                 write_student_reports(result, config, Path(out) / dirs[result.student])
+    if nbgrader_db is not None:
+        from autograder.formgrader import register_assignment, write_course
+        from autograder.release import release_notebook
+
+        register_assignment(config, release_notebook(config), nbgrader_db)
+        write_course(config, nbgrader_db, out, {r.student: dirs[r.student] for r in results})
     return warnings
 
 
@@ -141,4 +169,8 @@ def after_reports(
         warnings.append(f"similarity check failed: {exc}")
     course = Path(nbgrader_db).resolve().parent if nbgrader_db else None
     write_feedback_bundles(results, config, out, dirs, course)
+    if nbgrader_db is not None:
+        from autograder.formgrader import write_manual_scores
+
+        write_manual_scores(results, config, nbgrader_db)
     return warnings
