@@ -184,3 +184,85 @@ def test_lab4_rubrics_cover_the_manual_points():
         assert q.manual and len(q.rubric) >= 4
         assert sum(i.points for i in q.rubric) == q.points == 10
         assert all(len(i.description) > 40 for i in q.rubric)
+
+
+@pytest.mark.slow
+def test_lab4_examples_graded_then_manual_sheets_filled_and_merged(tmp_path):
+    """The Done-when path on the real lab: grade the bundled examples (accuracy skipped: it
+    trains), write the sheets, fill them as a TA would, merge; a bad row changes nothing."""
+    import base64
+    import io
+    import shutil
+
+    import nbformat
+    from nbformat.v4 import new_output
+    from PIL import Image
+
+    from tests.conftest import REPO
+
+    examples = tmp_path / "subs"  # two of the bundled examples: a Lab 4 grade takes ~10 s each
+    examples.mkdir()
+    for name in ("alice.ipynb", "bob.ipynb"):
+        shutil.copy(REPO / "assignments" / "lab4-cnn" / "examples" / name, examples / name)
+    # alice ran her experiments: a printed table, a plot, and an HTML output that must not show
+    nb = nbformat.read(examples / "alice.ipynb", as_version=4)
+    png = io.BytesIO()
+    Image.new("RGB", (4, 4), "red").save(png, format="PNG")
+    cell = next(
+        c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "run_experiments"
+    )
+    cell.outputs = [
+        new_output("stream", name="stdout", text="| baseline | 34,826 | 0.8593 | 0.8547 |\n"),
+        new_output("display_data", data={"image/png": base64.b64encode(png.getvalue()).decode()}),
+        new_output("display_data", data={"text/html": "<script>alert('html-out')</script>"}),
+    ]
+    nbformat.write(nb, examples / "alice.ipynb")
+    out = tmp_path / "out"
+    res = _invoke("grade", "lab4-cnn", examples, "--out", out, "-j", "2", "--skip", "accuracy")
+    assert res.exit_code == 0, res.output
+    assert _invoke("manual", "lab4-cnn", out).exit_code == 0
+    for qid in ("experiments", "dataset_comparison"):
+        page = (out / "manual" / f"{qid}.html").read_text()
+        assert page.count('class="card"') == 2 and "default-src 'none'" in page
+    page = (out / "manual" / "experiments.html").read_text()
+    assert "data:image/png;base64," in page and "| baseline | 34,826" in page
+    assert "html-out" not in page
+    sheet = _sheet(out)
+    header = sheet[0]
+    assert header[:2] == ["student", "question"] and header[-2:] == ["points", "comment"]
+    assert "exp_table" in header and "ds_fairness" in header
+    before_rows = _rows(out)
+
+    def filled_row(row):
+        cells = dict(zip(header, row, strict=True))
+        if cells["question"] == "experiments":
+            cells.update(exp_table="x", exp_filters_kernels="1.5", exp_noise="x", comment="ok")
+        else:
+            cells.update(ds_numbers="2", ds_ranking="x", ds_explanation="2")
+        return [cells[h] for h in header]
+
+    filled = [header] + [filled_row(r) for r in sheet[1:]]
+    bad = [list(r) for r in filled]
+    bad[3][header.index("points")] = "11"
+    _write_sheet(out, bad)
+    res = _invoke("grade", "lab4-cnn", examples, "--out", out, "--skip", "accuracy",
+                  "--manual", out / "manual" / "scores.csv")  # fmt: skip
+    assert res.exit_code == 11 and "scores.csv, line 4, column 'points'" in res.output
+    assert _rows(out) == before_rows
+
+    _write_sheet(out, filled)
+    res = _invoke("grade", "lab4-cnn", examples, "--out", out, "--skip", "accuracy",
+                  "--manual", out / "manual" / "scores.csv")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "graded 0, reused 2" in res.output
+    rows = _rows(out)
+    for student, row in rows.items():
+        assert row["experiments"] == "5.5" and row["dataset_comparison"] == "6", student
+        auto = float(before_rows[student]["total"])
+        assert float(row["total"]) == pytest.approx(auto + 11.5)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["questions"]["experiments"]["mean"] == 5.5
+    assert any(k.startswith("conv1d::") for k in summary["checks"])
+    page = (out / "alice" / "feedback.html").read_text()
+    assert "Run-to-run noise estimated" in page and "ok" in page
+    assert (out / "similarity.csv").is_file() and (out / "feedback-zips" / "alice.zip").is_file()
