@@ -184,7 +184,7 @@ def grade_batch(
         ordered = [results[s.student] for s in subs if s.student in results]
         warnings += classwork.finish(ordered, config, out, dirs, adjust, nbgrader_db)
         write_class_reports(ordered, config, out, nbgrader_db=nbgrader_db)
-        warnings += classwork.after_reports(ordered, config, out, dirs, nbgrader_db)
+        warnings += classwork.after_reports(ordered, config, out, dirs, nbgrader_db, adjust)
         return BatchResult(
             results=ordered,
             graded=len(tasks),

@@ -41,6 +41,7 @@ class Adjustments:
     new_manual: tuple[ManualScore, ...] | None = None
     times: dict[str, datetime] = field(default_factory=dict)
     times_given: bool = False
+    folders: dict[str, Path] = field(default_factory=dict)  # each student's handed-in folder
 
 
 def prepare(
@@ -81,7 +82,8 @@ def prepare(
         table.update(given)
         stored = {k: v.isoformat() for k, v in table.items() if k in given or k in students}
         atomic_write(kept, json.dumps(stored, indent=1))
-    return Adjustments(new_manual, table, times is not None)
+    folders = {s.student: s.files for s in subs if s.files is not None}
+    return Adjustments(new_manual, table, times is not None, folders)
 
 
 def save_answers(
@@ -156,6 +158,7 @@ def after_reports(
     out: Path,
     dirs: dict[str, str],
     nbgrader_db: Path | None,
+    adjust: Adjustments | None = None,
 ) -> list[str]:
     """Class-wide extras built from the final results: similarity, feedback bundles."""
     from autograder.reports.bundles import write_feedback_bundles
@@ -168,7 +171,8 @@ def after_reports(
         log.exception("similarity check failed")
         warnings.append(f"similarity check failed: {exc}")
     course = Path(nbgrader_db).resolve().parent if nbgrader_db else None
-    write_feedback_bundles(results, config, out, dirs, course)
+    folders = adjust.folders if adjust else {}
+    write_feedback_bundles(results, config, out, dirs, course, folders)
     if nbgrader_db is not None:
         from autograder.formgrader import write_manual_scores
 

@@ -43,10 +43,13 @@ def _get(url: str, deadline: float) -> tuple[int, str]:
 def test_formgrader_shows_the_graded_submission_and_scores_come_back(tmp_path, toy_dir, toy_key):
     from nbgrader.api import Gradebook
 
-    subs, out, course = tmp_path / "subs", tmp_path / "out", tmp_path / "course"
-    course.mkdir()
-    write(build(toy_key, {"essay": ESSAY}), subs / "alice.ipynb")
-    write(toy_key, subs / "bob.ipynb")
+    out, course = tmp_path / "out", tmp_path / "course"
+    subs = course / "submitted"  # as `nbgrader collect` leaves them
+    write(build(toy_key, {"essay": ESSAY}), subs / "alice" / "toy" / "toy.ipynb")
+    write(toy_key, subs / "bob" / "toy" / "toy.ipynb")
+    for student in ("alice", "bob"):
+        (subs / student / "toy" / "timestamp.txt").write_text("2026-03-01 10:00:00.000000 UTC")
+        (subs / student / "toy" / "submission_secret.txt").write_text(f"secret-{student}")
     db = course / "gradebook.db"
     result = _invoke("grade", toy_dir, subs, "--out", out, "--nbgrader-db", db)
     assert result.exit_code == 0, result.output
@@ -109,5 +112,19 @@ def test_formgrader_shows_the_graded_submission_and_scores_come_back(tmp_path, t
     assert rows["alice"]["essay"] == "4" and rows["alice"]["total"] == "14"
     assert rows["bob"]["essay"] == ""
     assert "Nice example." in (out / "alice" / "feedback.html").read_text()
-    # nbgrader's feedback layout, for `nbgrader release_feedback`
+    # nbgrader's feedback layout: `nbgrader release_feedback` sends it to the exchange, under
+    # the name the student's `nbgrader fetch_feedback` looks for.
+    from nbgrader.utils import notebook_hash
+
     assert (course / "feedback" / "alice" / "toy" / "toy.html").is_file()
+    exchange = tmp_path / "exchange"
+    exchange.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "release_feedback", "toy", "--course", "c101",
+         f"--Exchange.root={exchange}"],
+        cwd=course, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    name = notebook_hash(secret="secret-alice", notebook_id="toy")
+    released = exchange / "c101" / "feedback" / f"{name}.html"
+    assert "Nice example." in released.read_text()

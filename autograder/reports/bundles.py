@@ -12,6 +12,7 @@ from autograder.safeio import atomic_write
 from autograder.scoring import SubmissionResult
 
 ZIP_DIR = "feedback-zips"
+NBGRADER_FILES = ("timestamp.txt", "submission_secret.txt")
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # same bytes for the same feedback
 
 
@@ -31,7 +32,11 @@ def write_feedback_bundles(
     out: Path,
     dirs: dict[str, str],
     course: Path | None = None,
+    handed_in: dict[str, Path] | None = None,
 ) -> None:
+    """OUT/feedback-zips/<student>.zip; with a course folder, its feedback/ layout too, with
+    the `timestamp.txt` and `submission_secret.txt` that `nbgrader collect` left beside each
+    submission (release_feedback names the released file from them)."""
     out = Path(out)
     for result in results:
         folder = out / dirs[result.student]
@@ -46,3 +51,8 @@ def write_feedback_bundles(
             dest = course / "feedback" / dirs[result.student] / config.name
             page = (folder / "feedback.html").read_bytes()
             atomic_write(dest / f"{config.notebook.stem}.html", page)
+            source = (handed_in or {}).get(result.student)
+            for name in NBGRADER_FILES:
+                path = source / name if source else None
+                if path and path.is_file() and not path.is_symlink() and path.stat().st_size < 4096:
+                    atomic_write(dest / name, path.read_bytes())
