@@ -78,7 +78,7 @@ def prepare(
         except (ValueError, AttributeError):
             log.warning("%s is damaged; pass --times again", kept)
     if times:
-        given = read_times(times, config.late)
+        given = read_times(times, config.late, students)
         table.update(given)
         stored = {k: v.isoformat() for k, v in table.items() if k in given or k in students}
         atomic_write(kept, json.dumps(stored, indent=1))
@@ -104,6 +104,9 @@ def save_answers(
                 graded = graded_notebook(nb, release)
         except NotebookError:
             pass
+        except Exception:  # noqa: BLE001 - a student's notebook must never stop the batch
+            log.exception("%s: answers not kept", sub.student)
+            answers, graded = Answers(sub.student, {}, {}), None
     folder.mkdir(parents=True, exist_ok=True)
     if graded is not None:
         atomic_write(folder / GRADED_NOTEBOOK, nbformat.writes(graded))
@@ -135,6 +138,14 @@ def finish(
         late = apply_late(results, config.late, adjust.times)
         if late:
             log.info("%d late submission(s)", late)
+        untimed = [r.student for r in results if not r.submitted_at]
+        if untimed:
+            warnings.append(
+                f"{len(untimed)} submission(s) without a submission time, so no late penalty: "
+                + ", ".join(untimed[:10])
+                + (" ..." if len(untimed) > 10 else "")
+                + ". Pass --times FILE (student,submitted_at)"
+            )
     elif adjust.times_given:
         warnings.append(
             f"--times was given but {config.config_path} has no [late] section: no penalty applied"

@@ -284,6 +284,13 @@ def export(
         _fail(exc)
     for u in plan.unmatched:
         click.echo(f"unmatched (left out): {u.student}: {u.reason}", err=True)
+    if plan.gradebook.ungraded_manual:
+        waiting = plan.gradebook.ungraded_manual
+        click.echo(
+            f"warning: {len(waiting)} student(s) have manual questions not graded yet (their "
+            f"total lacks those points): {', '.join(waiting[:10])}. See `autograder manual`",
+            err=True,
+        )
     if plan.no_submission:
         names = ", ".join(e.display_name or e.login or e.email for e in plan.no_submission[:20])
         click.echo(f"{len(plan.no_submission)} on the roster without a submission: {names}")

@@ -45,6 +45,7 @@ class Gradebook:
     max_points: float
     rows: tuple[GradeRow, ...]
     path: Path
+    ungraded_manual: tuple[str, ...] = ()  # students with a manual question not graded yet
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,8 @@ def read_gradebook(out: Path) -> Gradebook:
         ) from None
     reader = csv.DictReader(text.splitlines(keepends=True))
     column = "final_total" if "final_total" in (reader.fieldnames or []) else "total"
-    rows = []
+    manual = [q for q, v in summary.get("questions", {}).items() if v.get("manual")]
+    rows, ungraded = [], []
     for record in reader:
         try:
             score = float(record[column])
@@ -118,10 +120,13 @@ def read_gradebook(out: Path) -> Gradebook:
                 f"{path}, line {reader.line_num}, column '{column}': not a number "
                 f"({record.get(column)!r}). Re-run `autograder grade` to rebuild it"
             ) from None
-        rows.append(
-            GradeRow(uncell(record["student"]), score, record.get("status", ""), reader.line_num)
-        )
-    return Gradebook(summary["assignment"], float(summary["max_total"]), tuple(rows), path)
+        student = uncell(record["student"])
+        rows.append(GradeRow(student, score, record.get("status", ""), reader.line_num))
+        if any(not (record.get(q) or "").strip() for q in manual):
+            ungraded.append(student)
+    return Gradebook(
+        summary["assignment"], float(summary["max_total"]), tuple(rows), path, tuple(ungraded)
+    )
 
 
 _ALIASES = {

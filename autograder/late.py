@@ -53,8 +53,11 @@ def read_timestamp(folder: Path | None) -> datetime | None:
         return None
 
 
-def read_times(path: Path, policy: LatePolicy | None) -> dict[str, datetime]:
-    """A `student,submitted_at` CSV; TimesError names the line and column of a bad cell."""
+def read_times(
+    path: Path, policy: LatePolicy | None, students: list[str] | None = None
+) -> dict[str, datetime]:
+    """A `student,submitted_at` CSV; TimesError names the line and column of a bad cell (and of
+    a student who is not in the batch, when `students` is given)."""
     path = Path(path)
     tz = policy.due.tzinfo if policy else UTC
     try:
@@ -69,8 +72,14 @@ def read_times(path: Path, policy: LatePolicy | None) -> dict[str, datetime]:
     times = {}
     for row in reader:
         raw = (row.get("submitted_at") or "").strip()
+        student = uncell((row.get("student") or "").strip())
+        if students is not None and student not in students:
+            raise TimesError(
+                f"{path}, line {reader.line_num}, column 'student': unknown student {student!r}. "
+                "Use the ids of gradebook.csv"
+            )
         try:
-            times[uncell(row["student"].strip())] = _parse(raw, tz)
+            times[student] = _parse(raw, tz)
         except (ValueError, OverflowError):
             raise TimesError(
                 f"{path}, line {reader.line_num}, column 'submitted_at': {raw!r} is not a date "

@@ -39,7 +39,9 @@ def _graded(tmp_path, students, late=False):
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\r\n").writerows(lines)
     (out / "gradebook.csv").write_text(buf.getvalue())
-    (out / "summary.json").write_text(json.dumps({"assignment": "lab4-cnn", "max_total": 120}))
+    questions = {"q": {"manual": False}}
+    summary = {"assignment": "lab4-cnn", "max_total": 120, "questions": questions}
+    (out / "summary.json").write_text(json.dumps(summary))
     return out
 
 
@@ -137,3 +139,15 @@ def test_cli_export(tmp_path):
     assert "3 on the roster without a submission" in ok.output
     needs = runner.invoke(main, ["export", str(out), "--format", "moodle"])
     assert needs.exit_code == 10 and "needs --roster" in needs.output
+
+
+def test_export_warns_about_manual_questions_not_graded_yet(tmp_path):
+    out = _graded(tmp_path, [("jdoe", 100)])
+    summary = json.loads((out / "summary.json").read_text())
+    summary["questions"]["q"]["manual"] = True
+    (out / "summary.json").write_text(json.dumps(summary))
+    text = (out / "gradebook.csv").read_text().replace("jdoe,100,", "jdoe,,")
+    (out / "gradebook.csv").write_text(text)
+    res = CliRunner().invoke(main, ["export", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "1 student(s) have manual questions not graded yet" in res.output

@@ -266,3 +266,26 @@ def test_lab4_examples_graded_then_manual_sheets_filled_and_merged(tmp_path):
     page = (out / "alice" / "feedback.html").read_text()
     assert "Run-to-run noise estimated" in page and "ok" in page
     assert (out / "similarity.csv").is_file() and (out / "feedback-zips" / "alice.zip").is_file()
+
+
+@pytest.mark.parametrize(
+    "text, absent",
+    [
+        ("<script>alert(1)</script>", "<script"),
+        ('<img src="http://tracker.example/x.png">', "<img"),
+        ("![pixel](http://tracker.example/x.png)", "<img"),
+        ("[click](javascript:alert(1))", "href"),
+        ('<a href="http://x" onclick="steal()">x</a>', "<a "),
+    ],
+)
+def test_student_markdown_is_rendered_safely(text, absent):
+    from autograder.reports.markdown import render_markdown
+
+    assert absent not in render_markdown(text)
+
+
+def test_markdown_keeps_tables_and_emphasis():
+    from autograder.reports.markdown import render_markdown
+
+    html = render_markdown("**bold**\n\n| a | b |\n| - | - |\n| 1 | 2 |\n")
+    assert "<strong>bold</strong>" in html and "<table>" in html and "<td>2</td>" in html
