@@ -288,6 +288,37 @@ def _graded_folders(out: Path) -> list[tuple[SubmissionResult, Path]]:
     return found
 
 
+# A page of 300 answers must still open: plots beyond this many bytes are left out (the
+# student's graded.ipynb still has them).
+MAX_PAGE_IMAGE_BYTES = 48 << 20
+
+
+def _within_budget(outputs, budget: int):
+    from autograder.answers import Output
+
+    kept = []
+    for o in outputs:
+        if o.kind == "png":
+            if len(o.data) > budget:
+                kept.append(Output("text", "(plot left out: this page is at its size limit)"))
+                continue
+            budget -= len(o.data)
+        kept.append(o)
+    return budget, tuple(kept)
+
+
+def _prompts(release) -> dict[str, str]:
+    """Each manual question's prompt: the markdown cell just before its answer cell."""
+    from autograder.notebook import MANUAL, cell_role, grade_id
+
+    prompts, previous = {}, ""
+    for cell in release.cells:
+        if cell_role(cell) == MANUAL and (gid := grade_id(cell)):
+            prompts[gid] = previous
+        previous = cell.source if cell.cell_type == "markdown" else ""
+    return prompts
+
+
 def write_sheets(config: AssignmentConfig, out: Path) -> list[Path]:
     """OUT/manual/<question>.html for each manual question, and OUT/manual/scores.csv."""
     from autograder.answers import load_answers, starter_sources
@@ -311,12 +342,17 @@ def write_sheets(config: AssignmentConfig, out: Path) -> list[Path]:
     write_scores_sheet(config, [r.student for r, _ in graded], sheet)
     lines = _sheet_lines(sheet)
     merged = load_merged(out)
-    starter = starter_sources(release_notebook(config))
+    release = release_notebook(config)
+    starter = starter_sources(release)
+    prompts = _prompts(release)
     written = []
     for q in questions:
         views = []
+        budget = MAX_PAGE_IMAGE_BYTES
         for n, (result, student_dir) in enumerate(graded):
             answers = load_answers(student_dir)
+            outputs = answers.outputs.get(q.id, ()) if answers else ()
+            budget, outputs = _within_budget(outputs, budget)
             source = answers.cells.get(q.id) if answers else None
             empty = ""
             if answers is None:
@@ -332,13 +368,15 @@ def write_sheets(config: AssignmentConfig, out: Path) -> list[Path]:
                     anchor=f"s{n}",
                     line=lines.get((result.student, q.id), 0),
                     html="" if empty else render_markdown(source or ""),
-                    outputs=answers.outputs.get(q.id, ()) if answers else (),
+                    outputs=outputs,
                     empty=empty,
                     score=score.points if score else None,
                     comment=score.comment if score else "",
                 )
             )
         page = folder / f"{q.id}.html"
-        atomic_write(page, manual_page(config.name, q, views, f"{MANUAL_DIR}/{SCORES_FILE}"))
+        prompt = render_markdown(prompts.get(q.id, ""))
+        sheet_name = f"{MANUAL_DIR}/{SCORES_FILE}"
+        atomic_write(page, manual_page(config.name, q, views, sheet_name, prompt))
         written.append(page)
     return [*written, sheet]

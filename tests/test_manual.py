@@ -227,6 +227,7 @@ def test_lab4_examples_graded_then_manual_sheets_filled_and_merged(tmp_path):
     page = (out / "manual" / "experiments.html").read_text()
     assert "data:image/png;base64," in page and "| baseline | 34,826" in page
     assert "html-out" not in page
+    assert "Question 5 (10 points, graded by hand)" in page  # the prompt, from the release
     sheet = _sheet(out)
     header = sheet[0]
     assert header[:2] == ["student", "question"] and header[-2:] == ["points", "comment"]
@@ -289,3 +290,13 @@ def test_markdown_keeps_tables_and_emphasis():
 
     html = render_markdown("**bold**\n\n| a | b |\n| - | - |\n| 1 | 2 |\n")
     assert "<strong>bold</strong>" in html and "<table>" in html and "<td>2</td>" in html
+
+
+def test_plots_beyond_the_page_budget_are_left_out():
+    from autograder.answers import Output
+    from autograder.manual import _within_budget
+
+    outs = (Output("png", "a" * 60), Output("text", "t"), Output("png", "b" * 60))
+    budget, kept = _within_budget(outs, 100)
+    assert [o.kind for o in kept] == ["png", "text", "text"] and budget == 40
+    assert "size limit" in kept[2].data

@@ -37,8 +37,17 @@ def _template():
     return env.get_template("manual_page.html")
 
 
-def manual_page(assignment: str, question: Question, answers: list[AnswerView], sheet: str) -> str:
+def manual_page(
+    assignment: str, question: Question, answers: list[AnswerView], sheet: str, prompt: str = ""
+) -> str:
+    """`prompt` and each answer's `html` come from reports.markdown (escaped, no images)."""
     from markupsafe import Markup
 
     views = [a.__dict__ | {"html": Markup(a.html)} for a in answers]  # noqa: S704 - sanitised
-    return _template().render(assignment=assignment, question=question, answers=views, sheet=sheet)
+    return _template().render(
+        assignment=assignment,
+        question=question,
+        answers=views,
+        sheet=sheet,
+        prompt=Markup(prompt),  # noqa: S704 - the instructor's text, rendered without HTML
+    )
