@@ -288,6 +288,17 @@ def _graded_folders(out: Path) -> list[tuple[SubmissionResult, Path]]:
     return found
 
 
+def _check_assignment(
+    graded: list[tuple[SubmissionResult, Path]], config: AssignmentConfig
+) -> None:
+    other = sorted({r.assignment for r, _ in graded} - {config.name})
+    if other:
+        raise ManualScoresError(
+            f"the graded folder holds {other[0]!r} results, not {config.name!r}. "
+            "Pass the assignment that OUT was graded with"
+        )
+
+
 # A page of 300 answers must still open: plots beyond this many bytes are left out (the
 # student's graded.ipynb still has them).
 MAX_PAGE_IMAGE_BYTES = 48 << 20
@@ -332,6 +343,7 @@ def write_sheets(config: AssignmentConfig, out: Path) -> list[Path]:
             f"{out}: no graded submissions (no <student>/grade.json). "
             f"Run `autograder grade {config.name} SUBMISSIONS --out {out}` first"
         )
+    _check_assignment(graded, config)
     questions = manual_questions(config)
     if not questions:
         raise ManualScoresError(
