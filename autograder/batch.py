@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder import classwork
+from autograder.answers import ANSWERS_FILE
 from autograder.config import AssignmentConfig, load_config
 from autograder.digest import assignment_digest, submission_digest
 from autograder.exceptions import AutograderError, ConfigError
@@ -134,8 +136,14 @@ def grade_batch(
     executor: Executor | None = None,
     progress: Callable[[SubmissionResult, int, int], None] | None = None,
     nbgrader_db: Path | None = None,
+    manual: Path | None = None,
+    times: Path | None = None,
 ) -> BatchResult:
-    """Grade every submission under `submissions` into `out`."""
+    """Grade every submission under `submissions` into `out`.
+
+    `manual` (a filled OUT/manual/scores.csv) and `times` (student,submitted_at) are
+    checked before anything is graded, so a bad row changes nothing.
+    """
     start = time.monotonic()
     unknown = sorted(set(skip) - set(config.questions))
     if unknown:
@@ -153,6 +161,7 @@ def grade_batch(
         warnings: list[str] = []
         subs = discover(submissions, config.name, config.notebook.name, workdir, warnings)
         dirs = _student_dirs(subs)
+        adjust = classwork.prepare(config, out, subs, manual, times, nbgrader_db)
         grader_digest = assignment_digest(config)
         results: dict[str, SubmissionResult] = {}
         todo = []
@@ -164,11 +173,17 @@ def grade_batch(
             else:
                 todo.append((sub, digest))
         tasks = []
-        if todo:
+        by_student = {sub.student: sub for sub in subs}
+        no_answers = [s for s in results if not (out / dirs[s] / ANSWERS_FILE).is_file()]
+        release_nb = None
+        if todo or no_answers:
             from autograder.release import release_notebook
 
-            release = dict(release_notebook(config))
+            release_nb = release_notebook(config)
+            release = dict(release_nb)
             tasks = [(s, str(config.config_path), release, skipped, d) for s, d in todo]
+        for student in no_answers:
+            classwork.save_answers(by_student[student], out / dirs[student], release_nb, config)
         reused = len(results)
         run = executor or local_executor(jobs)
         total = len(subs)
@@ -176,12 +191,15 @@ def grade_batch(
             result = SubmissionResult.from_dict(data)
             folder = out / dirs[result.student]
             write_student_reports(result, config, folder)
+            classwork.save_answers(by_student[result.student], folder, release_nb, config)
             atomic_write(folder / GRADE_FILE, json.dumps(result.to_dict(), indent=1))
             results[result.student] = result
             if progress:
                 progress(result, len(results), total)
         ordered = [results[s.student] for s in subs if s.student in results]
+        warnings += classwork.finish(ordered, config, out, dirs, adjust, nbgrader_db)
         write_class_reports(ordered, config, out, nbgrader_db=nbgrader_db)
+        warnings += classwork.after_reports(ordered, config, out, dirs, nbgrader_db, adjust)
         return BatchResult(
             results=ordered,
             graded=len(tasks),

@@ -87,6 +87,16 @@ def solutions(assignment: str, out: Path, no_execute: bool) -> None:
     type=click.Path(path_type=Path),
     help="Also write scores into this nbgrader gradebook.db.",
 )
+@click.option(
+    "--manual",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Merge a filled OUT/manual/scores.csv (see `autograder manual`).",
+)
+@click.option(
+    "--times",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Submission times, a student,submitted_at CSV (late policy).",
+)
 def grade(
     assignment: str,
     submissions: Path,
@@ -96,6 +106,8 @@ def grade(
     force: bool,
     dask_address: str | None,
     nbgrader_db: Path | None,
+    manual: Path | None,
+    times: Path | None,
 ) -> None:
     """Grade every submission in SUBMISSIONS (folder or .zip) into OUT."""
     from rich.console import Console
@@ -103,7 +115,7 @@ def grade(
 
     from autograder.batch import grade_batch
     from autograder.config import load_assignment
-    from autograder.reports.summary import console_table
+    from autograder.reports.summary import console_table, hardest_checks_table
     from autograder.sandbox import warn_if_not_isolated
 
     if dask_address and jobs != 1:
@@ -147,12 +159,17 @@ def grade(
                 executor=executor,
                 progress=progress,
                 nbgrader_db=nbgrader_db,
+                manual=manual,
+                times=times,
             )
     except AutograderError as exc:
         _fail(exc)
     for warning in batch.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     console.print(console_table(batch.results, config))
+    hardest = hardest_checks_table(batch.results)
+    if hardest is not None:
+        console.print(hardest)
     click.echo(
         f"graded {batch.graded}, reused {batch.reused} unchanged, in {batch.seconds:.1f} s; "
         f"results in {out}/ (gradebook.csv, summary.json, summary.png, <student>/feedback.html)"
@@ -208,6 +225,76 @@ def validate(assignment: str, jobs: int, mistakes_per_question: int | None) -> N
         _fail(exc)
     click.echo(render_table(report))
     sys.exit(0 if report.ok else 9)
+
+
+@main.command()
+@click.argument("assignment")
+@click.argument("out", type=click.Path(path_type=Path, exists=True, file_okay=False))
+def manual(assignment: str, out: Path) -> None:
+    """Write OUT/manual/<question>.html (every answer to a question, with the rubric) and
+    OUT/manual/scores.csv to fill; merge it with `grade ... --manual`."""
+    from autograder.config import load_assignment
+    from autograder.manual import write_sheets
+
+    try:
+        paths = write_sheets(load_assignment(assignment), out)
+    except AutograderError as exc:
+        _fail(exc)
+    for path in paths:
+        click.echo(f"wrote {path}")
+    click.echo(
+        f"fill {paths[-1]}, then: autograder grade {assignment} SUBMISSIONS --out {out} "
+        f"--manual {paths[-1]}"
+    )
+
+
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["canvas", "moodle", "csv"]),
+    default="csv",
+    show_default=True,
+)
+@click.option(
+    "--roster",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="The course roster (Canvas: Grades > Export; Moodle: participants CSV).",
+)
+@click.option("--to", "dest", type=click.Path(path_type=Path), help="[default: OUT/export-FMT.csv]")
+@click.option("--column", default="", help="The LMS assignment column [default: its name].")
+@click.option("--skip-unmatched", is_flag=True, help="Export without students not on the roster.")
+def export(
+    out: Path, fmt: str, roster: Path | None, dest: Path | None, column: str, skip_unmatched: bool
+) -> None:
+    """Write OUT's grades as a file the LMS imports as is."""
+    from autograder.export import ExportFormat, export_grades
+
+    try:
+        path, plan = export_grades(
+            out,
+            ExportFormat(fmt),
+            roster_path=roster,
+            dest=dest,
+            skip_unmatched=skip_unmatched,
+            column=column,
+        )
+    except AutograderError as exc:
+        _fail(exc)
+    for u in plan.unmatched:
+        click.echo(f"unmatched (left out): {u.student}: {u.reason}", err=True)
+    if plan.gradebook.ungraded_manual:
+        waiting = plan.gradebook.ungraded_manual
+        click.echo(
+            f"warning: {len(waiting)} student(s) have manual questions not graded yet (their "
+            f"total lacks those points): {', '.join(waiting[:10])}. See `autograder manual`",
+            err=True,
+        )
+    if plan.no_submission:
+        names = ", ".join(e.display_name or e.login or e.email for e in plan.no_submission[:20])
+        click.echo(f"{len(plan.no_submission)} on the roster without a submission: {names}")
+    click.echo(f"exported {len(plan.matched)} grade(s) to {path}")
 
 
 if __name__ == "__main__":

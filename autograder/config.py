@@ -11,6 +11,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,44 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class RubricItem:
+    """One thing a TA looks for in a manual answer, worth up to `points`."""
+
+    id: str
+    points: float
+    description: str
+
+
+@dataclass(frozen=True)
 class Question:
     id: str
     points: float
     manual: bool = False
+    rubric: tuple[RubricItem, ...] = ()
+    # grade_ids of code cells whose outputs the manual-grading page shows beside the answer
+    # (default: the last code cell before the answer cell).
+    outputs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LatePolicy:
+    """Points taken off late work: `per_day_percent` of the raw total per started day after
+    `due` plus `grace_minutes`, at most `max_percent`."""
+
+    due: datetime
+    grace_minutes: float = 0.0
+    per_day_percent: float = 10.0
+    max_percent: float = 100.0
+
+
+@dataclass(frozen=True)
+class SimilarityConfig:
+    """copydetect's parameters and the score from which a pair is flagged for a person."""
+
+    threshold: float = 0.6
+    noise_tokens: int = 8  # copydetect noise_t: shortest match that counts, in tokens
+    guarantee_tokens: int = 12  # copydetect guarantee_t: every match this long is found
+    min_tokens: int = 20  # answers shorter than this (after the starter code) are not compared
 
 
 @dataclass(frozen=True)
@@ -98,6 +133,8 @@ class AssignmentConfig:
     # Modules every submission imports: loaded once per grading worker and shared by
     # forking (autograder.warm), instead of once per submission.
     preload: tuple[str, ...] = ()
+    late: LatePolicy | None = None
+    similarity: SimilarityConfig = field(default_factory=SimilarityConfig)
 
     @property
     def autograded(self) -> list[str]:
@@ -242,6 +279,119 @@ def _read_accuracy(r: _Reader | None, questions: dict[str, Question]) -> Accurac
     return cfg
 
 
+_RUBRIC_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
+def _read_rubric(q: _Reader, qid: str, points: float, manual: bool) -> tuple[RubricItem, ...]:
+    raw = q.get("rubric", list, [])
+    if raw and not manual:
+        raise ConfigError(
+            q.path, q.key("rubric"), "is only for manual questions", "Add manual = true"
+        )
+    items = []
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            raise ConfigError(q.path, f"{q.key('rubric')}[{i}]", "must be a table")
+        r = _Reader(q.path, entry, f"{q.key('rubric')}[{i}].")
+        item = RubricItem(
+            id=r.get(
+                "id",
+                str,
+                check=lambda v: (
+                    None
+                    if _RUBRIC_ID.fullmatch(v)
+                    and v not in ("student", "question", "points", "comment")
+                    else "must be a short name (letters, digits, _ and -), not a sheet column name"
+                ),
+            ),
+            points=float(r.get("points", (int, float), check=_positive)),
+            description=r.get("description", str),
+        )
+        r.done()
+        items.append(item)
+    ids = [item.id for item in items]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(q.path, q.key("rubric"), f"repeats an item id in {ids}")
+    total = sum(item.points for item in items)
+    if items and abs(total - points) > 1e-9:
+        raise ConfigError(
+            q.path,
+            q.key("rubric"),
+            f"items add up to {total:g} points, question '{qid}' is worth {points:g}",
+            "Make the rubric's points add up to the question's points",
+        )
+    return tuple(items)
+
+
+def _read_late(r: _Reader | None) -> LatePolicy | None:
+    if r is None:
+        return None
+    due = r.get(
+        "due",
+        datetime,
+        check=lambda v: (
+            None
+            if v.tzinfo is not None
+            else "needs a time zone, e.g. 2026-03-01T23:59:00+01:00 (a TOML date-time, unquoted)"
+        ),
+    )
+    policy = LatePolicy(
+        due=due,
+        grace_minutes=float(
+            r.get(
+                "grace_minutes",
+                (int, float),
+                0.0,
+                lambda v: None if v >= 0 else f"must be 0 or more, got {v!r}",
+            )
+        ),
+        per_day_percent=float(
+            r.get(
+                "per_day_percent",
+                (int, float),
+                10.0,
+                lambda v: None if 0 <= v <= 100 else f"must be in [0, 100], got {v!r}",
+            )
+        ),
+        max_percent=float(
+            r.get(
+                "max_percent",
+                (int, float),
+                100.0,
+                lambda v: None if 0 <= v <= 100 else f"must be in [0, 100], got {v!r}",
+            )
+        ),
+    )
+    r.done()
+    return policy
+
+
+def _read_similarity(r: _Reader | None) -> SimilarityConfig:
+    if r is None:
+        return SimilarityConfig()
+    cfg = SimilarityConfig(
+        threshold=float(
+            r.get(
+                "threshold",
+                (int, float),
+                SimilarityConfig.threshold,
+                lambda v: None if 0 < v <= 1 else f"must be in (0, 1], got {v!r}",
+            )
+        ),
+        noise_tokens=r.get("noise_tokens", int, SimilarityConfig.noise_tokens, _positive),
+        guarantee_tokens=r.get(
+            "guarantee_tokens", int, SimilarityConfig.guarantee_tokens, _positive
+        ),
+        min_tokens=r.get("min_tokens", int, SimilarityConfig.min_tokens, _positive),
+    )
+    if cfg.guarantee_tokens < cfg.noise_tokens:
+        raise ConfigError(
+            r.path, r.key("guarantee_tokens"), "must be at least noise_tokens (copydetect's rule)"
+        )
+    r.done()
+    return cfg
+
+
 def load_config(path: Path) -> AssignmentConfig:
     """Read and validate one assignment.toml."""
     path = Path(path)
@@ -288,13 +438,33 @@ def load_config(path: Path) -> AssignmentConfig:
     questions: dict[str, Question] = {}
     for qid in list(qtable.table):
         q = qtable.sub(qid)
+        points = float(q.get("points", (int, float), check=_positive))
+        manual = q.get("manual", bool, False)
+        outputs = q.get("outputs", list, [])
+        if not all(isinstance(o, str) for o in outputs) or (outputs and not manual):
+            raise ConfigError(
+                path, f"questions.{qid}.outputs", "must be a list of cell grade_ids (manual only)"
+            )
         questions[qid] = Question(
             id=qid,
-            points=float(q.get("points", (int, float), check=_positive)),
-            manual=q.get("manual", bool, False),
+            points=points,
+            manual=manual,
+            rubric=_read_rubric(q, qid, points, manual),
+            outputs=tuple(outputs),
         )
         q.done()
     qtable.done()
+    seen_items: dict[str, str] = {}
+    for q in questions.values():
+        for item in q.rubric:
+            if item.id in seen_items:
+                raise ConfigError(
+                    path,
+                    f"questions.{q.id}.rubric",
+                    f"item id '{item.id}' is also used by question '{seen_items[item.id]}'",
+                    "Rubric ids name columns of scores.csv: make them unique in the assignment",
+                )
+            seen_items[item.id] = q.id
     if not questions:
         raise ConfigError(path, "questions", "defines no question", "Add [questions.<id>] tables")
 
@@ -311,6 +481,8 @@ def load_config(path: Path) -> AssignmentConfig:
         accuracy=_read_accuracy(top.sub("accuracy", required=False), questions),
         quick_env=dict(quick_env),
         preload=tuple(preload),
+        late=_read_late(top.sub("late", required=False)),
+        similarity=_read_similarity(top.sub("similarity", required=False)),
     )
     top.done()
     return cfg

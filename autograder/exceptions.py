@@ -86,3 +86,21 @@ class ValidationFailed(AutograderError):
     """`autograder validate` found checks that do not hold."""
 
     exit_code = 9
+
+
+class ExportError(AutograderError):
+    """Grades cannot be exported: unmatched students, an unreadable roster or gradebook."""
+
+    exit_code = 10
+
+
+class ManualScoresError(AutograderError):
+    """A filled-in manual scores sheet has bad rows; nothing was merged."""
+
+    exit_code = 11
+
+
+class TimesError(AutograderError):
+    """Submission times (timestamp.txt, --times) cannot be read."""
+
+    exit_code = 12

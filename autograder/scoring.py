@@ -33,6 +33,10 @@ class QuestionResult:
     manual: bool = False
     skipped: bool = False
     checks: list[CheckResult] = field(default_factory=list)
+    # Manual questions, once a TA's scores are merged: the rubric items as
+    # {"id", "description", "points", "max_points"} and the TA's comment.
+    rubric: list[dict[str, Any]] = field(default_factory=list)
+    comment: str = ""
 
 
 @dataclass
@@ -60,10 +64,19 @@ class SubmissionResult:
     grader_rss_mib: float = 0.0
     grader_peak_mib: float = 0.0
     cpu_seconds: float = 0.0  # CPU time of the submission's own processes (all kernels)
+    # Late policy (autograder.late): points taken off the raw total, and why.
+    penalty: float = 0.0
+    late_note: str = ""
+    submitted_at: str = ""
 
     @property
     def total(self) -> float:
+        """The raw total: every question's points, before any late penalty."""
         return round(sum(q.points or 0.0 for q in self.questions.values()), 4)
+
+    @property
+    def final_total(self) -> float:
+        return round(max(0.0, self.total - self.penalty), 4)
 
     @property
     def max_total(self) -> float:
@@ -72,6 +85,7 @@ class SubmissionResult:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["total"], data["max_total"] = self.total, self.max_total
+        data["final_total"] = self.final_total
         return data
 
     @classmethod
@@ -93,6 +107,9 @@ class SubmissionResult:
             grader_rss_mib=float(data.get("grader_rss_mib", 0.0)),
             grader_peak_mib=float(data.get("grader_peak_mib", 0.0)),
             cpu_seconds=float(data.get("cpu_seconds", 0.0)),
+            penalty=float(data.get("penalty", 0.0)),
+            late_note=data.get("late_note", ""),
+            submitted_at=data.get("submitted_at", ""),
         )
 
 

@@ -65,8 +65,10 @@ def test_grade_perfect_and_stub(graded):
     assert (rows["stub"]["add"], rows["stub"]["scale"], rows["stub"]["total"]) == ("0", "0", "0")
     for sid in ("perfect", "stub"):
         assert sorted(p.name for p in (out / sid).iterdir()) == [
+            "answers.json",
             "feedback.html",
             "grade.json",
+            "graded.ipynb",
             "results.json",
         ]
     assert json.loads((out / "perfect" / "results.json").read_text())["score"] == 10

@@ -390,3 +390,38 @@ def test_nbgrader_gradebook_db(toy, tmp_path):
         assert gb.find_grade("scale", "toy", "toy", "alice").auto_score == 6
         essay = gb.find_grade("essay", "toy", "toy", "alice")
         assert essay.auto_score is None
+
+
+# -- item analysis
+
+
+def test_summary_has_per_check_pass_rates_and_flags(toy):
+    results = [_result(toy, f"s{i}", add=(True, False), scale=(i > 0, True)) for i in range(6)]
+    results.append(zero_result(toy, "broken", "empty file"))  # ran no check: not counted
+    checks = summary_dict(results, toy)["checks"]
+    assert set(checks) == {"add::test_small", "add::test_random", "scale::test_vector",
+                           "scale::test_matrix"}  # fmt: skip
+    assert checks["add::test_random"] == {
+        "n": 6,
+        "pass_rate": 0.0,
+        "mean_score": 0.0,
+        "max_score": 3.0,
+        "flag": "failed by nearly everyone: unclear instructions or a broken check?",
+    }
+    assert checks["scale::test_vector"]["pass_rate"] == pytest.approx(5 / 6, abs=1e-4)
+    assert checks["scale::test_vector"]["flag"] == ""
+    assert checks["add::test_small"]["flag"] == "passed by everyone: does it test anything?"
+    assert checks["scale::test_matrix"]["mean_score"] == 4.0
+
+
+def test_console_shows_the_checks_most_students_fail(toy):
+    from rich.console import Console
+
+    from autograder.reports.summary import hardest_checks_table
+
+    results = [_result(toy, f"s{i}", add=(True, False)) for i in range(5)]
+    console = Console(record=True, width=160)
+    console.print(hardest_checks_table(results))
+    text = console.export_text()
+    assert "add::test_random" in text and "0% of 5" in text and "nearly everyone" in text
+    assert hardest_checks_table([_result(toy)]) is None

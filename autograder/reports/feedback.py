@@ -35,9 +35,15 @@ def feedback_html(result: SubmissionResult, config: AssignmentConfig) -> str:
         f"<title>{escape(config.name)} feedback: {escape(result.student)}</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>{escape(config.name)}: feedback for {escape(result.student)}</h1>",
-        f"<p class='total'>Score: {_fmt(result.total)} / {_fmt(result.max_total)}</p>",
+        f"<p class='total'>Score: {_fmt(result.final_total)} / {_fmt(result.max_total)}</p>",
         f"<p>Status: <b>{escape(result.status)}</b></p>",
     ]
+    if result.late_note:
+        parts.append(
+            f"<p class='fail'>{escape(result.late_note)} Before the penalty: "
+            f"{_fmt(result.total)}; penalty: {_fmt(result.penalty)}; "
+            f"final: {_fmt(result.final_total)}.</p>"
+        )
     for note in result.notes:
         parts.append(f"<p class='muted'>{escape(note)}</p>")
     hard = [i for i in result.incidents if i.kind != "error"]
@@ -49,12 +55,28 @@ def feedback_html(result: SubmissionResult, config: AssignmentConfig) -> str:
             parts.append(f"<li>cell {inc.cell}: {escape(inc.kind)} — <code>{message}</code></li>")
         parts.append("</ul>")
     for q in result.questions.values():
-        label = "manual grading" if q.manual else "not graded in this run" if q.skipped else ""
+        label = (
+            ("graded by hand" if q.points is not None else "manual grading")
+            if q.manual
+            else "not graded in this run"
+            if q.skipped
+            else ""
+        )
         parts.append(
             f"<h2>{escape(q.id)}: {_fmt(q.points)} / {_fmt(q.max_points)}"
             + (f" <span class='muted'>({label})</span>" if label else "")
             + "</h2>"
         )
+        if q.rubric:
+            parts.append("<table><tr><th>rubric</th><th>points</th></tr>")
+            for item in q.rubric:
+                parts.append(
+                    f"<tr><td>{escape(str(item['description']))}</td>"
+                    f"<td>{_fmt(item['points'])} / {_fmt(item['max_points'])}</td></tr>"
+                )
+            parts.append("</table>")
+        if q.comment:
+            parts.append(f"<p><b>Comment:</b> {escape(q.comment[: MAX_MESSAGE * 2])}</p>")
         if not q.checks:
             continue
         parts.append("<table><tr><th>check</th><th>result</th></tr>")

@@ -12,6 +12,18 @@ MAX_OUTPUT = 4000
 def gradescope_json(result: SubmissionResult) -> dict[str, Any]:
     tests: list[dict[str, Any]] = []
     for q in result.questions.values():
+        if q.manual and q.points is not None:  # graded by hand, merged from the TA's sheet
+            lines = [f"{i['description']}: {i['points']:g} / {i['max_points']:g}" for i in q.rubric]
+            tests.append(
+                {
+                    "name": f"{q.id} (graded by hand)",
+                    "score": q.points,
+                    "max_score": q.max_points,
+                    "output": "\n".join([*lines, q.comment])[:MAX_OUTPUT].strip(),
+                    "visibility": "visible",
+                }
+            )
+            continue
         if q.manual or q.skipped:
             continue
         total = sum(c.weight for c in q.checks) or 1.0
@@ -40,8 +52,8 @@ def gradescope_json(result: SubmissionResult) -> dict[str, Any]:
                 }
             )
     doc: dict[str, Any] = {
-        "score": result.total,
-        "output": f"status: {result.status}",
+        "score": result.final_total,
+        "output": "\n".join(x for x in (f"status: {result.status}", result.late_note) if x),
         "tests": tests,
     }
     return doc

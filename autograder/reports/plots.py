@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from autograder.config import AssignmentConfig
-from autograder.reports.summary import question_means
+from autograder.reports.summary import hardest_checks, question_means
 from autograder.scoring import SubmissionResult
 
 
@@ -23,7 +23,10 @@ def class_plot(results: list[SubmissionResult], config: AssignmentConfig, path: 
         (means[q] or 0.0) / config.questions[q].points if means[q] is not None else 0.0
         for q in auto
     ]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, 1.3]})
+    hardest = hardest_checks(results)
+    fig, (ax1, ax2, ax3) = plt.subplots(
+        1, 3, figsize=(17, 4.5), gridspec_kw={"width_ratios": [1, 1.2, 1.3]}, layout="constrained"
+    )
     ax1.hist(
         totals,
         bins=min(20, max(5, len(totals))),
@@ -42,7 +45,18 @@ def class_plot(results: list[SubmissionResult], config: AssignmentConfig, path: 
     ax2.set_title("per question (autograded)")
     for y, f in enumerate(fractions[::-1]):
         ax2.text(min(f * 100 + 1, 92), y, f"{f * 100:.0f}%", va="center", fontsize=8)
-    fig.tight_layout()
+    labels = [k if len(k) <= 38 else k[:37] + "…" for k, _ in hardest]
+    rates = [v["pass_rate"] * 100 for _, v in hardest]
+    if hardest:
+        ax3.barh(labels[::-1], rates[::-1], color="#C44E52")
+    ax3.set_xlim(0, 100)
+    ax3.set_xlabel("% of submissions passing")
+    ax3.set_title("checks most students fail")
+    ax3.tick_params(axis="y", labelsize=7)
+    if not hardest:
+        ax3.set_ylim(0, 1)
+        ax3.text(50, 0.5, "every check passed by all", ha="center", va="center")
+        ax3.set_yticks([])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=110)
