@@ -20,15 +20,18 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.config import AssignmentConfig, load_config
+from autograder import logs
+from autograder.config import AssignmentConfig
 from autograder.digest import assignment_digest, submission_digest
-from autograder.exceptions import AutograderError, ConfigError
+from autograder.exceptions import ConfigError
 from autograder.reports import write_class_reports, write_student_reports
 from autograder.safeio import atomic_write
-from autograder.scoring import SubmissionResult, zero_result
+from autograder.scoring import SubmissionResult
 from autograder.submissions import SubmissionInput, discover, safe_name
+from autograder.tasks import GradeOutcome, GradeTask, grade_task
 
 GRADE_FILE = "grade.json"
+LOG_FILE = "log.txt"
 
 
 @dataclass
@@ -66,46 +69,33 @@ def load_previous(out_dir: Path) -> SubmissionResult | None:
         return None  # a damaged file is simply graded again
 
 
-def _grade_job(
-    sub: SubmissionInput, config_path: str, release: dict, skip: frozenset[str], digest: str
-) -> dict:
-    """Runs in a worker process (or on a Dask worker): plain arguments in, a dict out."""
-    # Imported here: a re-grade of an unchanged class never needs the grading machinery.
-    import nbformat
-
-    from autograder.grade import grade_submission
-
-    config = load_config(Path(config_path))
-    nb = nbformat.from_dict(release)
-    try:
-        result = grade_submission(sub, config, nb, skip=skip, digest=digest)
-    except AutograderError as exc:
-        import sys
-
-        sys.stderr.write(f"autograder: grading {sub.student!r} failed: {exc}\n")
-        result = zero_result(config, sub.student, f"grader error: {str(exc)[:200]}")
-        result.content_hash = ""  # never cache a grader failure
-    return result.to_dict()
-
-
-Executor = Callable[[list[tuple]], Iterator[dict]]
+Executor = Callable[[list[GradeTask]], Iterator[GradeOutcome]]
 
 
 def local_executor(jobs: int) -> Executor:
-    def run(tasks: list[tuple]) -> Iterator[dict]:
+    """Grade in this process (`jobs` 1) or in `jobs` spawned worker processes."""
+
+    def run(tasks: list[GradeTask]) -> Iterator[GradeOutcome]:
         if jobs <= 1:
             for task in tasks:
-                yield _grade_job(*task)
+                yield grade_task(task)
             return
         ctx = multiprocessing.get_context("spawn")  # no forked grader state or threads
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            pending = {pool.submit(_grade_job, *task) for task in tasks}
+            pending = {pool.submit(grade_task, task) for task in tasks}
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     yield fut.result()
 
     return run
+
+
+def write_outcome(outcome: GradeOutcome, config: AssignmentConfig, folder: Path) -> None:
+    """OUT/<student>/: the reports, log.txt, then grade.json last (the commit marker)."""
+    write_student_reports(outcome.result, config, folder)
+    atomic_write(folder / LOG_FILE, outcome.log)
+    atomic_write(folder / GRADE_FILE, json.dumps(outcome.result.to_dict(), indent=1))
 
 
 def grade_batch(
@@ -140,7 +130,7 @@ def grade_batch(
         dirs = _student_dirs(subs)
         grader_digest = assignment_digest(config)
         results: dict[str, SubmissionResult] = {}
-        todo = []
+        todo: list[tuple[SubmissionInput, str]] = []
         for sub in subs:
             digest = submission_digest(sub, grader_digest, skipped)
             previous = None if force else load_previous(out / dirs[sub.student])
@@ -148,20 +138,21 @@ def grade_batch(
                 results[sub.student] = previous
             else:
                 todo.append((sub, digest))
-        tasks = []
+        tasks: list[GradeTask] = []
         if todo:
             from autograder.release import release_notebook
 
             release = dict(release_notebook(config))
-            tasks = [(s, str(config.config_path), release, skipped, d) for s, d in todo]
+            level = logs.console_level()
+            tasks = [
+                GradeTask(s, str(config.config_path), release, skipped, d, level) for s, d in todo
+            ]
         reused = len(results)
         run = executor or local_executor(jobs)
         total = len(subs)
-        for data in run(tasks):
-            result = SubmissionResult.from_dict(data)
-            folder = out / dirs[result.student]
-            write_student_reports(result, config, folder)
-            atomic_write(folder / GRADE_FILE, json.dumps(result.to_dict(), indent=1))
+        for outcome in run(tasks):
+            result = outcome.result
+            write_outcome(outcome, config, out / dirs[result.student])
             results[result.student] = result
             if progress:
                 progress(result, len(results), total)
