@@ -91,7 +91,7 @@ class AutograderPlugin:
 
     @property
     def _config(self) -> AssignmentConfig:
-        """Deprecated alias of `config`, kept until lab4's test_accuracy.py uses
+        """Deprecated alias of `config`, kept until assignments' checks use
         `assignment_config` (it is being rewritten under issue #13)."""
         return self.config
 
