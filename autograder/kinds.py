@@ -18,11 +18,6 @@ class OutcomeKind(StrEnum):
     DIED = "died"
     OUTPUT = "output"  # output flood: the kernel is restarted
 
-    @property
-    def fatal(self) -> bool:
-        """The kernel must be restarted after this."""
-        return self in (OutcomeKind.TIMEOUT, OutcomeKind.DIED, OutcomeKind.OUTPUT)
-
 
 class IncidentKind(StrEnum):
     ERROR = "error"
