@@ -124,11 +124,12 @@ def grade_submission(
                 session.close()
         for check in checks:
             log.info(
-                "check %s (%s): %s in %.2f s",
+                "check %s (%s): %s in %.2f s%s",
                 check.name,
                 check.question,
                 "passed" if check.passed else "failed",
                 check.seconds,
+                "" if check.passed else f": {check.message[:200]}",
             )
         result = SubmissionResult(
             student=sub.student,

@@ -134,7 +134,7 @@ def check_notebook(
                 if cell_role(cell) == TEST:
                     new = session.incidents[before:]
                     report.tests[grade_id(cell) or f"cell {number}"] = (
-                        new[0].message or new[0].kind if new else "passed"
+                        new[0].message or new[0].kind.value if new else "passed"
                     )
         finally:
             session.close()

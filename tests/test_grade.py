@@ -87,7 +87,7 @@ def test_check_durations_are_logged(tmp_path, toy, toy_key, toy_release, monkeyp
     caplog.set_level(logging.INFO, logger="autograder")
     grade_submission(SubmissionInput("a", write(toy_key, tmp_path / "a.ipynb")), toy, toy_release)
     assert "check test_a (add): passed in 0.25 s" in caplog.text
-    assert "check test_s (scale): failed in 0.50 s" in caplog.text
+    assert "check test_s (scale): failed in 0.50 s: expected 6" in caplog.text
 
 
 def test_data_env_is_generic(monkeypatch, tmp_path):
