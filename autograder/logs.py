@@ -17,7 +17,7 @@ LOGGER = "autograder"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 MAX_SUBMISSION_LINES = 5000  # a submission that fails in every cell cannot flood log.txt
 
-_CONSOLE_FORMAT = "autograder: %(message)s"
+_CONSOLE_FORMAT = "autograder: %(student)s%(message)s"
 _SUBMISSION_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-7s %(message)s"
 
 
@@ -26,8 +26,23 @@ def get(name: str) -> logging.Logger:
     return logging.getLogger(name if name.startswith(LOGGER) else f"{LOGGER}.{name}")
 
 
+_current_student = ""  # the submission this process is grading (one at a time)
+
+
 class _Console(logging.StreamHandler):
-    """The console handler `configure` installs (so a second call adjusts it)."""
+    """The console handler `configure` installs (so a second call adjusts it).
+
+    Its lines name the student being graded: with `-j N` several workers write at once.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.addFilter(_name_student)
+
+
+def _name_student(record: logging.LogRecord) -> bool:
+    record.student = f"[{_current_student}] " if _current_student else ""
+    return True
 
 
 def configure(level: int | str = logging.WARNING) -> None:
@@ -80,16 +95,19 @@ class SubmissionLog(logging.Handler):
 
 
 @contextlib.contextmanager
-def capture_submission(level: int = logging.INFO) -> Iterator[SubmissionLog]:
+def capture_submission(student: str = "", level: int = logging.INFO) -> Iterator[SubmissionLog]:
     """Record what the package logs while one submission is graded (one at a time)."""
+    global _current_student
     logger = logging.getLogger(LOGGER)
     handler = SubmissionLog(level)
     saved = logger.level
     if logger.getEffectiveLevel() > level:
         logger.setLevel(level)
     logger.addHandler(handler)
+    _current_student = student[:40]
     try:
         yield handler
     finally:
+        _current_student = ""
         logger.removeHandler(handler)
         logger.setLevel(saved)

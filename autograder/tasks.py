@@ -58,7 +58,7 @@ def grade_task(task: GradeTask) -> GradeOutcome:
         logs.configure(task.log_level)  # a spawned pool worker: show warnings as the CLI does
     config = load_config(Path(task.config_path))
     release = nbformat.from_dict(task.release)
-    with logs.capture_submission() as captured:
+    with logs.capture_submission(task.student) as captured:
         log.info("grading %r (%s)", task.student, config.name)
         started = time.monotonic()
         try:

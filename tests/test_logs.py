@@ -48,3 +48,12 @@ def test_a_flood_of_records_is_capped(clean_logger, monkeypatch):
         for i in range(10):
             logs.get("x").warning("line %d", i)
     assert captured.text().splitlines()[-1] == "... 7 more lines left out"
+
+
+def test_console_lines_name_the_student_being_graded(clean_logger, capsys):
+    logs.configure("INFO")
+    with logs.capture_submission("alice"):
+        logs.get("x").info("kernel started")
+    logs.get("x").info("batch done")
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2:] == ["autograder: [alice] kernel started", "autograder: batch done"]
