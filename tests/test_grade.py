@@ -6,6 +6,7 @@ import logging
 from dataclasses import replace
 
 import nbformat
+import pytest
 
 from autograder.grade import data_env, grade_submission, kernel_env
 from autograder.notebook import grade_id
@@ -102,3 +103,22 @@ def test_data_env_is_generic(monkeypatch, tmp_path):
 def test_kernel_env_layers_the_assignment_under_the_grader(toy):
     config = replace(toy, env={"A": "1", "B": "2"})
     assert kernel_env(config, {"B": "3"}) == {"A": "1", "B": "3"}
+
+
+@pytest.mark.slow
+def test_a_real_kernel_sees_the_assignments_env_and_the_graders(
+    tmp_path, toy, toy_key, toy_release
+):
+    """End to end (sandbox, kernel, checks): what assignment.toml's `env` declares is there."""
+    probe = (
+        "import os\n"
+        "def add(a, b):\n"
+        "    env = os.environ\n"
+        "    ok = env.get('TOY_ENV') == 'toy' and env.get('AUTOGRADER_OFFLINE') == '1'\n"
+        "    return a + b if ok else 0\n"
+    )
+    path = write(build(toy_key, {"add": probe}), tmp_path / "a.ipynb")
+    config = replace(toy, env={"TOY_ENV": "toy"})
+    with_env = grade_submission(SubmissionInput("a", path), config, toy_release)
+    without = grade_submission(SubmissionInput("a", path), toy, toy_release)
+    assert (with_env.questions["add"].points, without.questions["add"].points) == (4.0, 0.0)
