@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 
-from autograder import tasks as tasks_mod
 from autograder.batch import GRADE_FILE, LOG_FILE, grade_batch, local_executor
 from autograder.exceptions import AutograderError, ConfigError
 from autograder.scoring import CheckResult, zero_result
@@ -116,28 +114,3 @@ def test_local_executor_with_one_job_grades_in_this_process(monkeypatch, toy, to
     )
     outcomes = list(local_executor(1)([task, task]))
     assert seen == ["x", "x"] and outcomes[0].log == "log\n"
-
-
-def test_grade_task_restores_the_logger_and_pickles(toy, toy_release, monkeypatch):
-    import pickle
-
-    from autograder.submissions import SubmissionInput
-
-    install(monkeypatch, CHECKS)
-    logger = logging.getLogger("autograder")
-    level = logger.level
-    task = GradeTask(
-        SubmissionInput("x", None, problem="empty file"),
-        str(toy.config_path),
-        dict(toy_release),
-        frozenset(),
-        "d",
-    )
-    assert pickle.loads(pickle.dumps(task)) == task
-    outcome = grade_task(task)
-    assert pickle.loads(pickle.dumps(outcome)) == outcome
-    assert outcome.result.status == "empty file"
-    assert "status empty file" in outcome.log
-    assert logger.level == level and not [
-        h for h in logger.handlers if isinstance(h, tasks_mod.logs.SubmissionLog)
-    ]
