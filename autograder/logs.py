@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 
 LOGGER = "autograder"
@@ -56,6 +57,7 @@ def configure(level: int | str = logging.WARNING) -> None:
         console = _Console()
         console.setFormatter(logging.Formatter(_CONSOLE_FORMAT))
         logger.addHandler(console)
+    console.setStream(sys.stderr)  # the current one (a test runner may have swapped it)
     console.setLevel(numeric)
     logger.setLevel(numeric)
 
