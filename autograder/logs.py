@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 from collections.abc import Iterator
 
 LOGGER = "autograder"
@@ -52,13 +51,12 @@ def configure(level: int | str = logging.WARNING) -> None:
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {level!r}; use one of {', '.join(LEVELS)}")
     logger = logging.getLogger(LOGGER)
-    console = next((h for h in logger.handlers if isinstance(h, _Console)), None)
-    if console is None:
-        console = _Console()
-        console.setFormatter(logging.Formatter(_CONSOLE_FORMAT))
-        logger.addHandler(console)
-    console.setStream(sys.stderr)  # the current one (a test runner may have swapped it)
+    for old in [h for h in logger.handlers if isinstance(h, _Console)]:
+        logger.removeHandler(old)  # bound to the stderr of its day (a test runner's, say)
+    console = _Console()
+    console.setFormatter(logging.Formatter(_CONSOLE_FORMAT))
     console.setLevel(numeric)
+    logger.addHandler(console)
     logger.setLevel(numeric)
 
 

@@ -57,3 +57,18 @@ def test_console_lines_name_the_student_being_graded(clean_logger, capsys):
     logs.get("x").info("batch done")
     err = capsys.readouterr().err.splitlines()
     assert err[-2:] == ["autograder: [alice] kernel started", "autograder: batch done"]
+
+
+def test_configure_again_after_the_old_stderr_was_closed(clean_logger, monkeypatch):
+    """As with click's CliRunner: each run has its own stderr, closed afterwards."""
+    import io
+
+    first = io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    logs.configure("INFO")
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr("sys.stderr", second)
+    logs.configure("INFO")  # must not touch the closed stream
+    logs.get("x").info("hello")
+    assert second.getvalue() == "autograder: hello\n"
