@@ -18,18 +18,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import classwork
+from autograder import classwork, logs
 from autograder.answers import ANSWERS_FILE
 from autograder.config import AssignmentConfig, load_config
 from autograder.digest import assignment_digest, submission_digest
-from autograder.exceptions import AutograderError, ConfigError
+from autograder.exceptions import ConfigError
 from autograder.pool import CappedPool
 from autograder.reports import write_class_reports, write_student_reports
 from autograder.safeio import atomic_write
 from autograder.scoring import SubmissionResult, zero_result
 from autograder.submissions import SubmissionInput, discover, safe_name
+from autograder.tasks import GradeOutcome, GradeTask, grade_task
 
 GRADE_FILE = "grade.json"
+LOG_FILE = "log.txt"
 
 
 @dataclass
@@ -67,38 +69,15 @@ def load_previous(out_dir: Path) -> SubmissionResult | None:
         return None  # a damaged file is simply graded again
 
 
-def _grade_job(
-    sub: SubmissionInput, config_path: str, release: dict, skip: frozenset[str], digest: str
-) -> dict:
-    """Runs in a worker process (or on a Dask worker): plain arguments in, a dict out."""
-    # Imported here: a re-grade of an unchanged class never needs the grading machinery.
-    import nbformat
-
-    from autograder.grade import grade_submission
-
-    config = load_config(Path(config_path))
-    nb = nbformat.from_dict(release)
-    try:
-        result = grade_submission(sub, config, nb, skip=skip, digest=digest)
-    except AutograderError as exc:
-        import sys
-
-        sys.stderr.write(f"autograder: grading {sub.student!r} failed: {exc}\n")
-        result = zero_result(config, sub.student, f"grader error: {str(exc)[:200]}")
-        result.content_hash = ""  # never cache a grader failure
-    return result.to_dict()
+Executor = Callable[[list[GradeTask]], Iterator[GradeOutcome]]
 
 
-Executor = Callable[[list[tuple]], Iterator[dict]]
-
-
-def _worker_died(task: tuple, reason: str) -> dict:
-    """The result of a submission whose grading worker died (its memory cap, say)."""
-    sub, config_path = task[0], task[1]
-    config = load_config(Path(config_path))
+def _worker_died(task: GradeTask, reason: str) -> GradeOutcome:
+    """The outcome of a submission whose grading worker died (its memory cap, say)."""
+    config = load_config(Path(task.config_path))
     result = zero_result(
         config,
-        sub.student,
+        task.student,
         reason,
         notes=[
             f"grading stopped: {reason}. What this submission made the grader hold was more "
@@ -106,23 +85,32 @@ def _worker_died(task: tuple, reason: str) -> dict:
             "nothing was graded. Ask your TA to look at it"
         ],
     )
-    return result.to_dict()  # content_hash stays empty: graded again on the next run
+    # content_hash stays empty: graded again on the next run
+    return GradeOutcome(result, f"the grading worker died: {reason}\n")
 
 
 def local_executor(jobs: int, memory_mib: int | None = None) -> Executor:
     """Up to `jobs` grading workers, each capped at `memory_mib` (autograder.pool)."""
 
-    def run(tasks: list[tuple]) -> Iterator[dict]:
+    def run(tasks: list[GradeTask]) -> Iterator[GradeOutcome]:
         if not tasks:
             return
-        limit = memory_mib or load_config(Path(tasks[0][1])).limits.grader_memory_mib
-        pool = CappedPool(_grade_job, jobs, limit, on_death=_worker_died)
-        for data, memory in pool.run(tasks):
+        limit = memory_mib or load_config(Path(tasks[0].config_path)).limits.grader_memory_mib
+        pool = CappedPool(grade_task, jobs, limit, on_death=_worker_died)
+        for outcome, memory in pool.run(tasks):
             if memory is not None:
-                data["grader_rss_mib"], data["grader_peak_mib"] = memory.start_mib, memory.peak_mib
-            yield data
+                outcome.result.grader_rss_mib = memory.start_mib
+                outcome.result.grader_peak_mib = memory.peak_mib
+            yield outcome
 
     return run
+
+
+def write_outcome(outcome: GradeOutcome, config: AssignmentConfig, folder: Path) -> None:
+    """OUT/<student>/: the reports, log.txt, then grade.json last (the commit marker)."""
+    write_student_reports(outcome.result, config, folder)
+    atomic_write(folder / LOG_FILE, outcome.log)
+    atomic_write(folder / GRADE_FILE, json.dumps(outcome.result.to_dict(), indent=1))
 
 
 def grade_batch(
@@ -164,7 +152,7 @@ def grade_batch(
         adjust = classwork.prepare(config, out, subs, manual, times, nbgrader_db)
         grader_digest = assignment_digest(config)
         results: dict[str, SubmissionResult] = {}
-        todo = []
+        todo: list[tuple[SubmissionInput, str]] = []
         for sub in subs:
             digest = submission_digest(sub, grader_digest, skipped)
             previous = None if force else load_previous(out / dirs[sub.student])
@@ -172,7 +160,7 @@ def grade_batch(
                 results[sub.student] = previous
             else:
                 todo.append((sub, digest))
-        tasks = []
+        tasks: list[GradeTask] = []
         by_student = {sub.student: sub for sub in subs}
         no_answers = [s for s in results if not (out / dirs[s] / ANSWERS_FILE).is_file()]
         release_nb = None
@@ -181,18 +169,20 @@ def grade_batch(
 
             release_nb = release_notebook(config)
             release = dict(release_nb)
-            tasks = [(s, str(config.config_path), release, skipped, d) for s, d in todo]
+            level = logs.console_level()
+            tasks = [
+                GradeTask(s, str(config.config_path), release, skipped, d, level) for s, d in todo
+            ]
         for student in no_answers:
             classwork.save_answers(by_student[student], out / dirs[student], release_nb, config)
         reused = len(results)
         run = executor or local_executor(jobs)
         total = len(subs)
-        for data in run(tasks):
-            result = SubmissionResult.from_dict(data)
+        for outcome in run(tasks):
+            result = outcome.result
             folder = out / dirs[result.student]
-            write_student_reports(result, config, folder)
             classwork.save_answers(by_student[result.student], folder, release_nb, config)
-            atomic_write(folder / GRADE_FILE, json.dumps(result.to_dict(), indent=1))
+            write_outcome(outcome, config, folder)
             results[result.student] = result
             if progress:
                 progress(result, len(results), total)

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from autograder.exceptions import AutograderError
+from autograder import logs
+from autograder.exceptions import (
+    EXIT_OK,
+    AutograderError,
+    NotSubmittable,
+    ValidationFailed,
+    VisibleTestsFailed,
+)
 
 
 def _fail(exc: AutograderError) -> None:
@@ -17,8 +24,21 @@ def _fail(exc: AutograderError) -> None:
 
 @click.group()
 @click.version_option(package_name="autograder")
-def main() -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="More diagnostics on stderr: -v for each submission's progress, -vv for debugging.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(logs.LEVELS, case_sensitive=False),
+    default=None,
+    help="Diagnostics shown on stderr (default WARNING; overrides -v).",
+)
+def main(verbose: int, log_level: str | None) -> None:
     """Release, check and grade nbgrader-format notebook assignments, safely and in parallel."""
+    logs.configure(log_level or ("WARNING", "INFO", "DEBUG")[min(verbose, 2)])
 
 
 @main.command()
@@ -54,9 +74,8 @@ def solutions(assignment: str, out: Path, no_execute: bool) -> None:
     from autograder.release import write_answer_key
 
     try:
-        path = write_answer_key(
-            load_assignment(assignment), out, execute=not no_execute, env={"LAB4_QUICK": "1"}
-        )
+        config = load_assignment(assignment)
+        path = write_answer_key(config, out, execute=not no_execute, env=config.quick_env)
     except AutograderError as exc:
         _fail(exc)
     click.echo(f"answer key {path}")
@@ -181,10 +200,11 @@ def grade(
 @click.option("--assignment", help="The assignment this notebook must belong to.")
 def check(notebook: Path, assignment: str | None) -> None:
     """Run NOTEBOOK's visible tests and say whether it can be submitted."""
-    from autograder.student_check import check_notebook
+    from autograder.student_check import check_notebook, find_config
 
     try:
-        report = check_notebook(notebook, assignment=assignment)
+        config = find_config(notebook, assignment)
+        report = check_notebook(notebook, assignment=assignment, config=config)
     except AutograderError as exc:
         _fail(exc)
     for gid, outcome in report.tests.items():
@@ -197,10 +217,10 @@ def check(notebook: Path, assignment: str | None) -> None:
     if not report.submittable:
         for problem in report.problems:
             click.echo(click.style("NOT SUBMITTABLE: ", fg="red") + problem)
-        sys.exit(5)
+        sys.exit(NotSubmittable.exit_code)
     passed = sum(v == "passed" for v in report.tests.values())
     click.echo(f"{passed}/{len(report.tests)} visible tests pass; the notebook can be submitted.")
-    sys.exit(0 if report.all_passed else 1)
+    sys.exit(EXIT_OK if report.all_passed else VisibleTestsFailed.exit_code)
 
 
 @main.command()
@@ -224,7 +244,7 @@ def validate(assignment: str, jobs: int, mistakes_per_question: int | None) -> N
     except AutograderError as exc:
         _fail(exc)
     click.echo(render_table(report))
-    sys.exit(0 if report.ok else 9)
+    sys.exit(EXIT_OK if report.ok else ValidationFailed.exit_code)
 
 
 @main.command()

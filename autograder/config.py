@@ -15,11 +15,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from autograder.datasets import NAMES as DATASET_NAMES
 from autograder.exceptions import AssignmentNotFound, ConfigError
 
 SCHEMA_VERSION = 1
 CONFIG_NAME = "assignment.toml"
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,9 @@ class AssignmentConfig:
     skip_tags: tuple[str, ...] = ("training",)
     accuracy: AccuracyConfig | None = None
     quick_env: dict[str, str] = field(default_factory=dict)
+    # Set in every sandboxed kernel of this assignment (threads, log levels, backends):
+    # the engine itself sets only generic variables (autograder.sandbox.sandbox_env).
+    env: dict[str, str] = field(default_factory=dict)
     # Modules every submission imports: loaded once per grading worker and shared by
     # forking (autograder.warm), instead of once per submission.
     preload: tuple[str, ...] = ()
@@ -172,12 +177,15 @@ class _Reader:
                 raise ConfigError(self.path, self.key(name), problem)
         return value
 
-    def sub(self, name: str, required: bool = True) -> _Reader | None:
-        if name not in self.table and not required:
-            self.seen.add(name)
-            return None
+    def sub(self, name: str) -> _Reader:
         table = self.get(name, dict)
         return _Reader(self.path, table, f"{self.prefix}{name}.")
+
+    def optional_sub(self, name: str) -> _Reader | None:
+        if name not in self.table:
+            self.seen.add(name)
+            return None
+        return self.sub(name)
 
     def done(self) -> None:
         unknown = sorted(set(self.table) - self.seen)
@@ -200,6 +208,19 @@ def _tname(types) -> str:
 
 def _positive(value) -> str | None:
     return None if value > 0 else f"must be positive, got {value!r}"
+
+
+def _read_env(r: _Reader, name: str) -> dict[str, str]:
+    """A table of environment variables: names as the shell spells them, string values."""
+    table = r.get(name, dict, {})
+    for key, value in table.items():
+        if not (isinstance(key, str) and _ENV_NAME.fullmatch(key)):
+            raise ConfigError(r.path, f"{r.key(name)}.{key}", "is not a variable name")
+        if not isinstance(value, str):
+            raise ConfigError(
+                r.path, f"{r.key(name)}.{key}", f"must be a string, got {value!r}", 'Quote it: "1"'
+            )
+    return dict(table)
 
 
 def _read_limits(r: _Reader | None) -> Limits:
@@ -264,11 +285,7 @@ def _read_accuracy(r: _Reader | None, questions: dict[str, Question]) -> Accurac
             "dataset",
             str,
             "fashion_mnist",
-            lambda v: (
-                None
-                if v in ("mnist", "fashion_mnist", "cifar10")
-                else "must be one of mnist, fashion_mnist, cifar10"
-            ),
+            lambda v: None if v in DATASET_NAMES else "must be one of " + ", ".join(DATASET_NAMES),
         ),
         optimizer=r.get("optimizer", str, "adam"),
         learning_rate=float(r.get("learning_rate", (int, float), 1e-3, _positive)),
@@ -422,9 +439,8 @@ def load_config(path: Path) -> AssignmentConfig:
     skip_tags = a.get("skip_tags", list, ["training"])
     if not all(isinstance(t, str) for t in skip_tags):
         raise ConfigError(path, "assignment.skip_tags", "must be a list of strings")
-    quick_env = a.get("quick_env", dict, {})
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in quick_env.items()):
-        raise ConfigError(path, "assignment.quick_env", "must map names to strings")
+    quick_env = _read_env(a, "quick_env")
+    env = _read_env(a, "env")
     preload = a.get("preload", list, [])
     if not all(isinstance(m, str) and _MODULE.fullmatch(m) for m in preload):
         raise ConfigError(
@@ -476,10 +492,11 @@ def load_config(path: Path) -> AssignmentConfig:
         checks_dir=checks,
         mutants_dir=mutants,
         questions=questions,
-        limits=_read_limits(top.sub("limits", required=False)),
+        limits=_read_limits(top.optional_sub("limits")),
         skip_tags=tuple(skip_tags),
-        accuracy=_read_accuracy(top.sub("accuracy", required=False), questions),
-        quick_env=dict(quick_env),
+        accuracy=_read_accuracy(top.optional_sub("accuracy"), questions),
+        quick_env=quick_env,
+        env=env,
         preload=tuple(preload),
         late=_read_late(top.sub("late", required=False)),
         similarity=_read_similarity(top.sub("similarity", required=False)),
@@ -489,7 +506,7 @@ def load_config(path: Path) -> AssignmentConfig:
 
 
 def assignment_search_path() -> list[Path]:
-    """Where `autograder grade lab4-cnn` looks for `lab4-cnn/assignment.toml`."""
+    """Where `autograder grade NAME` looks for `NAME/assignment.toml`."""
     places = []
     if env := os.environ.get("AUTOGRADER_ASSIGNMENTS"):
         places += [Path(p) for p in env.split(os.pathsep) if p]

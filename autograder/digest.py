@@ -13,7 +13,7 @@ from pathlib import Path
 
 from autograder import __version__
 from autograder.config import AssignmentConfig
-from autograder.submissions import MAX_EXTRA_FILE, SubmissionInput
+from autograder.submissions import MAX_EXTRA_FILE, SubmissionInput, submission_files
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -57,14 +57,13 @@ def assignment_digest(config: AssignmentConfig) -> str:
 
 
 def submission_digest(sub: SubmissionInput, assignment: str, skip: frozenset[str]) -> str:
+    """The notebook and exactly the extra files grading uses (`submission_files`)."""
     h = hashlib.sha256(assignment.encode())
     h.update(repr(sorted(skip)).encode())
     h.update(sub.problem.encode())
     if sub.notebook is not None and sub.notebook.is_file():
         _hash_file(h, sub.notebook)
-    if sub.files is not None:
-        for path in sorted(sub.files.iterdir()):
-            if path.is_file() and not path.is_symlink() and path != sub.notebook:
-                h.update(path.name.encode())
-                _hash_file(h, path)
+    for path in submission_files(sub):
+        h.update(path.name.encode())
+        _hash_file(h, path)
     return h.hexdigest()

@@ -65,14 +65,18 @@ import uuid
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import CancelledError
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from autograder import __version__
+from autograder import __version__, logs
 from autograder.config import AssignmentConfig, load_config
 from autograder.digest import code_digest
 from autograder.exceptions import AutograderError
-from autograder.submissions import MAX_EXTRA_FILE, SubmissionInput, safe_name
+from autograder.submissions import SubmissionInput, safe_name, submission_files
+from autograder.tasks import GradeOutcome, GradeTask, grade_task
+
+log = logs.get(__name__)
 
 DEFAULT_TIMEOUT_S = 10.0
 TMP_PREFIX = "autograder-dask-"
@@ -118,41 +122,42 @@ def sweep_stale_dirs(root: Path | None = None) -> list[Path]:
     return removed
 
 
+@dataclass(frozen=True)
+class WorkerReply:
+    """What a Dask task returns: the outcome, and which code on which worker graded it."""
+
+    outcome: GradeOutcome
+    code: str  # the worker's code_digest(): the client refuses results of other code
+    worker: str
+
+
 def grade_on_worker(
-    bundle: dict[str, Any] | None,
-    shipped: dict[str, Any] | None,
-    sub: SubmissionInput,
-    config_path: str,
-    release: dict,
-    skip: frozenset[str],
-    digest: str,
-) -> dict:
-    """One Dask task: write the shipped assignment and submission, grade, clean up.
-
-    Returns {"result": the result dict, "code": this worker's code_digest(), "worker": ...};
-    the client refuses a result graded by code other than its own.
-    """
-    from autograder.batch import _grade_job
-
+    bundle: dict[str, Any] | None, shipped: dict[str, Any] | None, task: GradeTask
+) -> WorkerReply:
+    """One Dask task: write the shipped assignment and submission, grade, clean up."""
     code = code_digest()
     sweep_stale_dirs()
     prefix = f"{TMP_PREFIX}{os.getpid()}-"
     with _GRADE_LOCK, tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         if bundle is not None:
             _write_files(bundle["files"], Path(tmp) / "assignment")
-            config_path = str(Path(tmp) / "assignment" / bundle["config"])
+            task = replace(task, config_path=str(Path(tmp) / "assignment" / bundle["config"]))
         if shipped is not None:
             folder = Path(tmp) / "submission"
             folder.mkdir()
             _write_files(shipped["files"], folder)
-            sub = SubmissionInput(
-                sub.student,
-                folder / shipped["notebook"],
-                folder if shipped["has_folder"] else None,
-                sub.problem,
+            sub = task.submission
+            task = replace(
+                task,
+                submission=SubmissionInput(
+                    sub.student,
+                    folder / shipped["notebook"],
+                    folder if shipped["has_folder"] else None,
+                    sub.problem,
+                ),
             )
-        result = _grade_job(sub, config_path, release, skip, digest)
-    return {"result": result, "code": code, "worker": f"{socket.gethostname()} pid {os.getpid()}"}
+        outcome = grade_task(task)
+    return WorkerReply(outcome, code, f"{socket.gethostname()} pid {os.getpid()}")
 
 
 # --------------------------------------------------------------------------------------
@@ -185,7 +190,7 @@ def assignment_bundle(config: AssignmentConfig) -> dict[str, Any] | None:
 
 
 def ship_submission(sub: SubmissionInput) -> dict[str, Any] | None:
-    """The notebook and the extra files grading would copy (regular files only)."""
+    """The notebook and the extra files grading would copy (`submission_files`)."""
     if sub.notebook is None:
         return None
     files: dict[str, bytes] = {}
@@ -193,13 +198,8 @@ def ship_submission(sub: SubmissionInput) -> dict[str, Any] | None:
         files[sub.notebook.name] = sub.notebook.read_bytes()
     except OSError:
         return None  # the worker reports it as unreadable, as a local run would
-    if sub.files is not None:
-        for path in sorted(sub.files.iterdir()):
-            if path.is_symlink() or not path.is_file() or path == sub.notebook:
-                continue
-            if path.name.startswith(".") or path.stat().st_size > MAX_EXTRA_FILE:
-                continue
-            files[path.name] = path.read_bytes()
+    for path in submission_files(sub):
+        files[path.name] = path.read_bytes()
     return {"notebook": sub.notebook.name, "files": files, "has_folder": sub.files is not None}
 
 
@@ -250,6 +250,7 @@ class DaskExecutor:
         self.gpu_grace_s = gpu_grace_s
         self.no_workers_timeout_s = no_workers_timeout_s
         self.poll_s = poll_s
+        self._client: Any
         if isinstance(address, Client):
             self._client, self._owned = address, False
             self.address = str(getattr(address.scheduler, "address", address))
@@ -257,8 +258,7 @@ class DaskExecutor:
             self._client, self._owned = None, True
             self.address = str(address)
             self._connect()
-        self.gpu_tasks = 0  # of the last run: how many tasks asked for a GPU
-        self.resubmitted = 0  # of the last run: GPU tasks resubmitted without the resource
+        self.last: DaskBatch | None = None  # the last batch (its counters: gpu_tasks, ...)
 
     # -- connection ---------------------------------------------------------------------
     def _connect(self):
@@ -289,7 +289,7 @@ class DaskExecutor:
         return self._connect()
 
     # -- one batch ------------------------------------------------------------------------
-    def __call__(self, tasks: list[tuple]) -> Iterator[dict]:
+    def __call__(self, tasks: list[GradeTask]) -> Iterator[GradeOutcome]:
         try:
             if tasks:
                 yield from self._run(tasks)
@@ -311,101 +311,152 @@ class DaskExecutor:
             )
         return workers
 
-    def _run(self, tasks: list[tuple]) -> Iterator[dict]:
-        from distributed import KilledWorker, as_completed
-
+    def _run(self, tasks: list[GradeTask]) -> Iterator[GradeOutcome]:
         client = self._connect()
-        workers = self._wait_for_workers(client)
-        config_path = tasks[0][1]
-        config = load_config(Path(config_path))
-        bundle = assignment_bundle(config)
-        codes = {code_digest()}  # the client's code; a second one if edited mid-batch
-        use_gpu = _has_gpu(workers)
-        token = uuid.uuid4().hex[:8]
+        self.last = DaskBatch(self, client, tasks, self._wait_for_workers(client))
+        yield from self.last.collect()
 
-        lock = threading.RLock()
-        queue: deque[int] = deque(range(len(tasks)))
-        live: dict[str, tuple[Any, int, bool]] = {}  # key -> (future, task index, wants GPU)
-        state = {"window": max(8, 2 * _threads(workers)), "abort": ""}
-        ac = as_completed([], loop=client.loop, with_results=False)
-        self.gpu_tasks = self.resubmitted = 0
+    @property
+    def gpu_tasks(self) -> int:
+        """Of the last batch: how many tasks asked for a GPU."""
+        return self.last.gpu_tasks if self.last else 0
 
-        def submit(i: int, gpu: bool, suffix: str = "") -> None:
-            sub, _, release, skip, digest = tasks[i]
-            key = f"autograder-{safe_name(sub.student)[:40]}-{digest[:16]}-{token}{suffix}"
-            fut = client.submit(
-                grade_on_worker,
-                bundle,
-                ship_submission(sub),
-                *tasks[i],
-                key=key,
-                pure=False,
-                retries=2,
-                resources={"GPU": 1} if gpu else None,
-            )
-            live[key] = (fut, i, gpu)
-            ac.add(fut)
+    @property
+    def resubmitted(self) -> int:
+        """Of the last batch: GPU tasks resubmitted without the resource."""
+        return self.last.resubmitted if self.last else 0
 
-        def refill() -> None:
-            while queue and len(live) < state["window"]:
-                i = queue.popleft()
-                gpu = needs_gpu(config, tasks[i][3], use_gpu)
-                self.gpu_tasks += gpu
-                submit(i, gpu)
 
-        def watchdog(stop: threading.Event) -> None:
-            no_workers_since = no_gpu_since = None
-            while not stop.wait(self.poll_s):
-                try:
-                    current = _workers(client)
-                except Exception:  # noqa: BLE001 - scheduler gone: counts as no workers
-                    current = {}
-                now = time.monotonic()
-                no_workers_since = None if current else (no_workers_since or now)
-                if no_workers_since and now - no_workers_since > self.no_workers_timeout_s:
-                    with lock:
-                        state["abort"] = (
-                            f"no Dask worker connected to {self.address} for "
-                            f"{self.no_workers_timeout_s:.0f} s"
-                        )
-                        futures = [f for f, _, _ in live.values()]
-                    client.cancel(futures)
-                    return
-                with lock:
-                    waiting_gpu = [k for k, (_, _, g) in live.items() if g]
-                no_gpu_since = (
-                    None if (_has_gpu(current) or not waiting_gpu) else (no_gpu_since or now)
+@dataclass
+class _Live:
+    """A submitted task: its future, which task it is, and whether it asked for a GPU."""
+
+    future: Any
+    index: int
+    gpu: bool
+
+
+class DaskBatch:
+    """One batch on the cluster: submit, keep the window full, watch the workers, collect.
+
+    The watchdog thread and the collecting generator share `live`, `queue`, `window`
+    and `abort` under `lock`; everything else is set once in __init__.
+    """
+
+    def __init__(
+        self,
+        executor: DaskExecutor,
+        client: Any,
+        tasks: list[GradeTask],
+        workers: dict[str, dict],
+    ) -> None:
+        from distributed import as_completed
+
+        self.executor, self.client, self.tasks = executor, client, tasks
+        self.address = executor.address
+        self.config = load_config(Path(tasks[0].config_path))
+        self.bundle = assignment_bundle(self.config)
+        self.codes = {code_digest()}  # the client's code; a second one if edited mid-batch
+        self.use_gpu = _has_gpu(workers)
+        self.token = uuid.uuid4().hex[:8]
+        self.lock = threading.RLock()
+        self.queue: deque[int] = deque(range(len(tasks)))
+        self.live: dict[str, _Live] = {}
+        self.window = max(8, 2 * _threads(workers))
+        self.abort = ""
+        self.completed = as_completed([], loop=client.loop, with_results=False)
+        self.gpu_tasks = 0
+        self.resubmitted = 0
+
+    # -- submitting ------------------------------------------------------------------------
+    def submit(self, i: int, gpu: bool, suffix: str = "") -> None:
+        """One task to the cluster (call with the lock held)."""
+        task = self.tasks[i]
+        key = f"autograder-{safe_name(task.student)[:40]}-{task.digest[:16]}-{self.token}{suffix}"
+        fut = self.client.submit(
+            grade_on_worker,
+            self.bundle,
+            ship_submission(task.submission),
+            task,
+            key=key,
+            pure=False,
+            retries=2,
+            resources={"GPU": 1} if gpu else None,
+        )
+        self.live[key] = _Live(fut, i, gpu)
+        self.completed.add(fut)
+
+    def refill(self) -> None:
+        """Keep about two tasks per worker thread in flight (call with the lock held)."""
+        while self.queue and len(self.live) < self.window:
+            i = self.queue.popleft()
+            gpu = needs_gpu(self.config, self.tasks[i].skip, self.use_gpu)
+            self.gpu_tasks += gpu
+            self.submit(i, gpu)
+
+    # -- watching the cluster -----------------------------------------------------------
+    def watchdog(self, stop: threading.Event) -> None:
+        """Thread body: give up when no worker is left; move GPU tasks when no GPU is."""
+        no_workers_since: float | None = None
+        no_gpu_since: float | None = None
+        while not stop.wait(self.executor.poll_s):
+            try:
+                current = _workers(self.client)
+            except Exception:  # noqa: BLE001 - scheduler gone: counts as no workers
+                current = {}
+            now = time.monotonic()
+            no_workers_since = None if current else (no_workers_since or now)
+            if no_workers_since and now - no_workers_since > self.executor.no_workers_timeout_s:
+                self._abort_all(
+                    f"no Dask worker connected to {self.address} for "
+                    f"{self.executor.no_workers_timeout_s:.0f} s"
                 )
-                with lock:
-                    if current:
-                        state["window"] = max(8, 2 * _threads(current))
-                    if no_gpu_since and now - no_gpu_since > self.gpu_grace_s:
-                        old = []
-                        for key in waiting_gpu:
-                            entry = live.pop(key, None)
-                            if entry is None:  # finished meanwhile
-                                continue
-                            fut, i, _ = entry
-                            submit(i, False, f"-cpu{self.resubmitted}")
-                            self.resubmitted += 1
-                            old.append(fut)
-                        client.cancel(old)
-                        no_gpu_since = None
-                    refill()
+                return
+            with self.lock:
+                waiting_gpu = [k for k, entry in self.live.items() if entry.gpu]
+            no_gpu_since = None if (_has_gpu(current) or not waiting_gpu) else (no_gpu_since or now)
+            with self.lock:
+                if current:
+                    self.window = max(8, 2 * _threads(current))
+                if no_gpu_since and now - no_gpu_since > self.executor.gpu_grace_s:
+                    self._resubmit_without_gpu(waiting_gpu)
+                    no_gpu_since = None
+                self.refill()
 
+    def _abort_all(self, reason: str) -> None:
+        with self.lock:
+            self.abort = reason
+            futures = [entry.future for entry in self.live.values()]
+        self.client.cancel(futures)
+
+    def _resubmit_without_gpu(self, keys: list[str]) -> None:
+        """Call with the lock held."""
+        old = []
+        for key in keys:
+            entry = self.live.pop(key, None)
+            if entry is None:  # finished meanwhile
+                continue
+            self.submit(entry.index, False, f"-cpu{self.resubmitted}")
+            self.resubmitted += 1
+            old.append(entry.future)
+        self.client.cancel(old)
+
+    # -- collecting ---------------------------------------------------------------------
+    def collect(self) -> Iterator[GradeOutcome]:
+        """Each student's outcome exactly once, as the tasks finish."""
         stop = threading.Event()
         guard = threading.Thread(
-            target=watchdog, args=(stop,), daemon=True, name="autograder-dask-watchdog"
+            target=self.watchdog, args=(stop,), daemon=True, name="autograder-dask-watchdog"
         )
         yielded: set[str] = set()
         try:
-            with lock:
-                refill()
+            with self.lock:
+                self.refill()
             guard.start()
-            for fut in ac:
-                with lock:
-                    entry = live.pop(fut.key, None)
-                    abort = state["abort"]
+            for fut in self.completed:
+                with self.lock:
+                    entry = self.live.pop(fut.key, None)
+                    abort = self.abort
                 if abort:
                     raise AutograderError(
                         f"{abort}; the submissions graded so far are saved: run the same "
@@ -413,62 +464,67 @@ class DaskExecutor:
                     )
                 if entry is None:
                     continue  # replaced by a resubmission
-                i = entry[1]
-                sub = tasks[i][0]
-                lost = AutograderError(
-                    f"the Dask scheduler at {self.address} cancelled the grading of "
-                    f"{sub.student!r} (scheduler lost?); the submissions graded so far are "
-                    "saved: run the same command again to grade the rest"
-                )
-                if fut.status == "cancelled":
-                    raise lost
-                try:
-                    reply = fut.result()  # re-raises what the task raised, after its retries
-                except KilledWorker:
-                    data = self._zero(
-                        config,
-                        sub.student,
-                        "grader error: the Dask workers grading this submission died; "
-                        "it is graded again next run",
-                    )
-                except CancelledError:
-                    raise lost from None
-                else:
-                    if reply["code"] not in codes:
-                        codes.add(code_digest())  # this machine's code may have changed
-                    if reply["code"] not in codes:
-                        raise AutograderError(
-                            f"the Dask worker on {reply['worker']} runs different autograder "
-                            f"code from this machine (version {__version__} here). Install the "
-                            "same autograder on every worker and restart the workers"
-                        )
-                    data = reply["result"]
+                outcome = self._outcome(fut, self.tasks[entry.index])
                 fut.release()
-                with lock:
-                    refill()
-                if data["student"] in yielded:
+                with self.lock:
+                    self.refill()
+                if outcome.result.student in yielded:
                     continue
-                yielded.add(data["student"])
-                yield data
+                yielded.add(outcome.result.student)
+                yield outcome
         finally:
             stop.set()
-            with lock:
-                pending = [f for f, _, _ in live.values()]
-                live.clear()
-                queue.clear()
-            if pending:
-                with contextlib.suppress(Exception):
-                    client.cancel(pending)
+            self._cancel_rest()
             if guard.is_alive():
-                guard.join(self.poll_s + 5)
+                guard.join(self.executor.poll_s + 5)
 
-    @staticmethod
-    def _zero(config: AssignmentConfig, student: str, status: str) -> dict:
+    def _outcome(self, fut: Any, task: GradeTask) -> GradeOutcome:
+        """A finished future's outcome; raises when the batch cannot go on."""
+        from distributed import KilledWorker
+
+        lost = AutograderError(
+            f"the Dask scheduler at {self.address} cancelled the grading of "
+            f"{task.student!r} (scheduler lost?); the submissions graded so far are "
+            "saved: run the same command again to grade the rest"
+        )
+        if fut.status == "cancelled":
+            raise lost
+        try:
+            reply: WorkerReply = fut.result()  # re-raises what the task raised, after retries
+        except KilledWorker:
+            return self._zero(
+                task.student,
+                "grader error: the Dask workers grading this submission died; "
+                "it is graded again next run",
+            )
+        except CancelledError:
+            raise lost from None
+        if reply.code not in self.codes:
+            self.codes.add(code_digest())  # this machine's code may have changed
+        if reply.code not in self.codes:
+            raise AutograderError(
+                f"the Dask worker on {reply.worker} runs different autograder "
+                f"code from this machine (version {__version__} here). Install the "
+                "same autograder on every worker and restart the workers"
+            )
+        return reply.outcome
+
+    def _cancel_rest(self) -> None:
+        with self.lock:
+            pending = [entry.future for entry in self.live.values()]
+            self.live.clear()
+            self.queue.clear()
+        if pending:
+            with contextlib.suppress(Exception):
+                self.client.cancel(pending)
+
+    def _zero(self, student: str, status: str) -> GradeOutcome:
         from autograder.scoring import zero_result
 
-        result = zero_result(config, student, status)
+        result = zero_result(self.config, student, status)
         result.content_hash = ""  # never cached: the next run grades it again
-        return result.to_dict()
+        log.error("%s: %s", student, status)
+        return GradeOutcome(result, f"{status}\n")
 
 
 def connect_timeout() -> float:

@@ -1,7 +1,7 @@
 """One exception family. Every message says what was wrong, where, and what to do.
 
-The CLI maps each class to an exit code, so scripts can tell a bad input from a
-grading failure without parsing text.
+Each class carries its exit code, and the CLI exits only with these codes, so
+scripts can tell a bad input from a grading failure without parsing text.
 """
 
 from __future__ import annotations
@@ -48,6 +48,14 @@ class NotebookError(AutograderError):
     exit_code = 5
 
 
+class NotSubmittable(NotebookError):
+    """`autograder check`: the notebook would be refused (wrong assignment, edited cells)."""
+
+
+class VisibleTestsFailed(AutograderError):
+    """`autograder check`: the notebook is submittable but some visible tests fail."""
+
+
 class ReleaseError(AutograderError):
     exit_code = 6
 
@@ -56,14 +64,6 @@ class SandboxError(AutograderError):
     """The sandbox could not be set up (not: the student's code misbehaved)."""
 
     exit_code = 7
-
-
-class KernelDied(AutograderError):
-    """The student's kernel died; the grader restarts it."""
-
-
-class CellTimeout(AutograderError):
-    """A cell or bridge call ran past its time limit."""
 
 
 class BridgeError(AutograderError):
@@ -104,3 +104,6 @@ class TimesError(AutograderError):
     """Submission times (timestamp.txt, --times) cannot be read."""
 
     exit_code = 12
+
+
+EXIT_OK = 0

@@ -1,7 +1,7 @@
 """Grades out to the LMS: read OUT's gradebook, match students to the course roster.
 
 Submission ids are whatever the download used (a login, an email, "Jane Doe", Canvas's
-`doejane_12345_678_lab4.ipynb`); the LMS knows students by its own ids. Every student is
+`doejane_12345_678_hw1.ipynb`); the LMS knows students by its own ids. Every student is
 matched to exactly one roster row by login, email, id or name, or reported: a grade that
 silently lands on nobody (or on the wrong person) is worse than a failed export.
 """

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from nbformat import NotebookNode
 
+from autograder import logs
 from autograder.bridge import KernelSubmission
 from autograder.config import AssignmentConfig
 from autograder.exceptions import NotebookError, SandboxError
@@ -19,40 +19,43 @@ from autograder.plugin import run_checks
 from autograder.sandbox import Sandbox, capabilities
 from autograder.scoring import SubmissionResult, score, zero_result
 from autograder.session import KernelSession
-from autograder.submissions import MAX_EXTRA_FILE, SubmissionInput
+from autograder.submissions import SubmissionInput, submission_files
 from autograder.warm import Zygote, zygote_for
+
+log = logs.get(__name__)
 
 
 def _copy_extra_files(sub: SubmissionInput, dest: Path) -> list[str]:
-    """The student's extra files (e.g. model.keras): regular files only, no links."""
-    copied = []
-    if sub.files is None:
-        return copied
-    dest.mkdir(parents=True, exist_ok=True)
-    for path in sorted(sub.files.iterdir()):
-        if path.is_symlink() or not path.is_file() or path == sub.notebook:
-            continue
-        if path.stat().st_size > MAX_EXTRA_FILE or path.name.startswith("."):
-            continue
+    """The student's extra files (e.g. model.keras), as `submission_files` picks them."""
+    files = submission_files(sub)
+    if sub.files is not None:
+        dest.mkdir(parents=True, exist_ok=True)
+    for path in files:
         shutil.copyfile(path, dest / path.name, follow_symlinks=False)
-        copied.append(path.name)
-    return copied
+    return [path.name for path in files]
 
 
 def data_env() -> tuple[dict[str, str], list[Path]]:
     """Read-only data folders a notebook may load from, and the variables that name them.
 
-    Debian's /usr/share/datasets is already visible (all of /usr is); the MNIST
-    test set in shared/ and AUTOGRADER_DATA_DIR are bound read-only at the same paths.
+    Every kernel gets AUTOGRADER_OFFLINE=1 (it has no network: do not even try to
+    download) and, when the grader has one, AUTOGRADER_DATA_DIR. Debian's
+    /usr/share/datasets is already visible (all of /usr is); the MNIST test set in
+    shared/ and AUTOGRADER_DATA_DIR are bound read-only at the same paths.
     """
     from autograder.datasets import shared_mnist_dirs
 
     folders = [p.resolve() for p in shared_mnist_dirs() if p.is_dir()]
-    env = {"LAB4_OFFLINE": "1"}  # no network in the sandbox: do not even try to download
+    env = {"AUTOGRADER_OFFLINE": "1"}
     if data_dir := os.environ.get("AUTOGRADER_DATA_DIR"):
         folders.append(Path(data_dir).resolve())
-        env["LAB4_DATA_DIR"] = str(Path(data_dir).resolve())
+        env["AUTOGRADER_DATA_DIR"] = str(Path(data_dir).resolve())
     return env, list(dict.fromkeys(f for f in folders if f.is_dir()))
+
+
+def kernel_env(config: AssignmentConfig, grader_env: dict[str, str]) -> dict[str, str]:
+    """The assignment's own variables (assignment.toml `env`), then the grader's on top."""
+    return {**config.env, **grader_env}
 
 
 def grade_submission(
@@ -66,6 +69,7 @@ def grade_submission(
     """Grade one student. Never raises for anything the submission does."""
     start = time.monotonic()
     isolation = capabilities().describe()
+    log.info("isolation: %s", isolation)
 
     def finish(result: SubmissionResult) -> SubmissionResult:
         result.seconds = round(time.monotonic() - start, 2)
@@ -91,9 +95,12 @@ def grade_submission(
         notes.append(
             "ignored duplicated cells: " + ", ".join(sorted(set(restored.duplicates))[:10])
         )
+    for note in notes:
+        log.info("%s", note)
     cells = [(n, c.source) for n, c in code_cells_to_run(restored.notebook, config.skip_tags)]
 
-    env, data_dirs = data_env()
+    grader_env, data_dirs = data_env()
+    env = kernel_env(config, grader_env)
     zygote = _zygote(config, data_dirs)
     tmp = Path(tempfile.mkdtemp(prefix="autograder-"))
     scratch = zygote.new_scratch() if zygote else tmp / "scratch"
@@ -120,6 +127,15 @@ def grade_submission(
                 cpu_seconds = session.cpu_seconds()
             finally:
                 session.close()
+        for check in checks:
+            log.info(
+                "check %s (%s): %s in %.2f s%s",
+                check.name,
+                check.question,
+                "passed" if check.passed else "failed",
+                check.seconds,
+                "" if check.passed else f": {check.message[:200]}",
+            )
         result = SubmissionResult(
             student=sub.student,
             assignment=config.name,
@@ -140,5 +156,5 @@ def _zygote(config: AssignmentConfig, data_dirs: list[Path]) -> Zygote | None:
     try:
         return zygote_for(config.preload, data_dirs, config.limits)
     except SandboxError as exc:
-        sys.stderr.write(f"autograder: warm kernels unavailable, starting them cold: {exc}\n")
+        log.warning("warm kernels unavailable, starting them cold: %s", exc)
         return None

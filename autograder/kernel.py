@@ -25,6 +25,7 @@ from jupyter_client import KernelManager
 from zmq.utils.monitor import recv_monitor_message
 
 from autograder import kernel_side
+from autograder.kinds import OutcomeKind
 from autograder.exceptions import SandboxError
 from autograder.sandbox import Sandbox
 from autograder.warm import ForkedProvisioner, Zygote
@@ -35,11 +36,14 @@ BRIDGE_MODULE = "__autograder_bridge__"
 MAX_MESSAGE_BYTES = 32 << 20
 
 
+FATAL = (OutcomeKind.TIMEOUT, OutcomeKind.DIED, OutcomeKind.OUTPUT, OutcomeKind.CPU)
+
+
 @dataclass
 class CellOutcome:
     """What running one piece of code did. `kind`: ok, error, timeout, died, output, cpu."""
 
-    kind: str
+    kind: OutcomeKind
     error: str = ""
     stdout: str = ""
     seconds: float = 0.0
@@ -47,7 +51,7 @@ class CellOutcome:
 
     @property
     def fatal(self) -> bool:
-        return self.kind in ("timeout", "died", "output", "cpu")
+        return self.kind in FATAL
 
 
 class _SandboxedKernelManager(KernelManager):
@@ -154,7 +158,7 @@ class SandboxedKernel:
             "del __ag_install\n"
         )
         outcome = self.execute(code, timeout=60)
-        if outcome.kind != "ok":
+        if outcome.kind != OutcomeKind.OK:
             raise SandboxError(f"could not install the bridge in the kernel: {outcome.error}")
 
     def _stop_client(self) -> None:
@@ -231,7 +235,7 @@ class SandboxedKernel:
             now = time.monotonic()
             if now > deadline:
                 return CellOutcome(
-                    "timeout",
+                    OutcomeKind.TIMEOUT,
                     f"ran longer than {timeout:g} s",
                     "".join(kept),
                     now - start,
@@ -244,11 +248,11 @@ class SandboxedKernel:
                     last_alive_check = now
                     if not self.is_alive():
                         return CellOutcome(
-                            "died", "the kernel died", "".join(kept), now - start, seen_bytes
+                            OutcomeKind.DIED, "the kernel died", "".join(kept), now - start, seen_bytes
                         )
                     if self._message_dropped():
                         return CellOutcome(
-                            "output",
+                            OutcomeKind.OUTPUT,
                             f"sent more than {self._max_message >> 20} MiB in one message",
                             "".join(kept),
                             now - start,
@@ -256,7 +260,7 @@ class SandboxedKernel:
                         )
                     reason = watch() if watch is not None else None
                     if reason:
-                        return CellOutcome("cpu", reason, "".join(kept), now - start, seen_bytes)
+                        return CellOutcome(OutcomeKind.CPU, reason, "".join(kept), now - start, seen_bytes)
                 continue
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
@@ -276,7 +280,7 @@ class SandboxedKernel:
                 seen_bytes += sum(len(str(v)) for v in content.get("data", {}).values())
             if seen_bytes > self.flood_bytes:
                 return CellOutcome(
-                    "output",
+                    OutcomeKind.OUTPUT,
                     f"printed more than {self.flood_bytes >> 20} MiB of output",
                     "".join(kept),
                     time.monotonic() - start,
@@ -287,7 +291,7 @@ class SandboxedKernel:
             self.kc.get_shell_msg(timeout=5)
         except Empty:
             pass
-        kind = "error" if error else "ok"
+        kind = OutcomeKind.ERROR if error else OutcomeKind.OK
         return CellOutcome(kind, error, "".join(kept), time.monotonic() - start, seen_bytes)
 
     def call_code(self, calldir: Path) -> str:

@@ -4,7 +4,8 @@ Check files are ordinary pytest modules. They get:
 - the `submission` fixture: calls into the student's code (see autograder.bridge);
 - the `rng` fixture: a numpy Generator seeded from the check's name, so hidden
   inputs are random in shape but identical across runs and submissions;
-- the `assignment` fixture: the validated AssignmentConfig;
+- the `assignment` fixture: the validated AssignmentConfig (at collection time, e.g.
+  in `pytest_generate_tests`, `assignment_config(metafunc.config)` returns it);
 - markers `@pytest.mark.question("conv1d")` (usually as module `pytestmark`) and
   `@pytest.mark.points(w)`, the check's weight within its question.
 
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from autograder import logs
 from autograder.bridge import Submission
 from autograder.checks import CheckFailure
 from autograder.config import AssignmentConfig
@@ -32,6 +34,7 @@ from autograder.exceptions import AutograderError, BridgeError
 from autograder.scoring import CheckResult
 
 MAX_MESSAGE = 1500
+log = logs.get(__name__)
 
 
 class AutograderPlugin:
@@ -43,7 +46,7 @@ class AutograderPlugin:
         only: frozenset[str] | None = None,
     ) -> None:
         self._submission = submission
-        self._config = config
+        self.config = config  # public: checks read it through assignment_config()
         self.skip, self.only = skip, only
         self.results: list[CheckResult] = []
         self.errors: list[str] = []
@@ -60,7 +63,7 @@ class AutograderPlugin:
         keep, drop = [], []
         for item in items:
             qid = question_of(item)
-            if qid is None or qid not in self._config.questions:
+            if qid is None or qid not in self.config.questions:
                 self.errors.append(f"{item.nodeid}: no known @pytest.mark.question")
                 drop.append(item)
             elif qid in self.skip or (self.only is not None and qid not in self.only):
@@ -74,9 +77,7 @@ class AutograderPlugin:
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             # The traceback names check source: it goes to the grader's log, never to feedback.
-            sys.stderr.write(
-                f"autograder: cannot collect {report.nodeid}:\n{report.longreprtext}\n"
-            )
+            log.error("cannot collect %s:\n%s", report.nodeid, report.longreprtext)
             self.errors.append(f"cannot collect {report.nodeid}")
 
     # -- fixtures -----------------------------------------------------------------------
@@ -86,7 +87,13 @@ class AutograderPlugin:
 
     @pytest.fixture(scope="session")
     def assignment(self) -> AssignmentConfig:
-        return self._config
+        return self.config
+
+    @property
+    def _config(self) -> AssignmentConfig:
+        """Deprecated alias of `config`, kept until assignments' checks use
+        `assignment_config` (it is being rewritten under issue #13)."""
+        return self.config
 
     @pytest.fixture
     def rng(self, request: pytest.FixtureRequest) -> np.random.Generator:
@@ -116,6 +123,15 @@ class AutograderPlugin:
                     seconds=round(report.duration, 3),
                 )
             )
+
+
+def assignment_config(pytest_config: pytest.Config) -> AssignmentConfig | None:
+    """The config the grading plugin runs with, for checks that need it at collection
+    time (before fixtures exist); None when pytest runs the checks without the plugin."""
+    for plugin in pytest_config.pluginmanager.get_plugins():
+        if isinstance(plugin, AutograderPlugin):
+            return plugin.config
+    return None
 
 
 def question_of(item: pytest.Item) -> str | None:
@@ -210,8 +226,8 @@ def run_checks(
         if added:
             sys.path.remove(str(checks_dir))
         for name in set(sys.modules) - before:
-            mod = sys.modules.get(name)
-            if getattr(mod, "__file__", None) and str(checks_dir) in str(mod.__file__):
+            file = getattr(sys.modules.get(name), "__file__", None)
+            if file and str(checks_dir) in str(file):
                 del sys.modules[name]
     if plugin.errors:
         raise AutograderError(

@@ -76,7 +76,7 @@ def _worker_main(conn: Connection, fn: Callable[..., Any]) -> None:
             return
         _reset_peak()
         start = _status_mib("VmRSS")
-        result = fn(*task)
+        result = fn(task)
         memory = TaskMemory(round(start, 1), round(max(_status_mib("VmHWM"), start), 1))
         conn.send((result, memory))
 
@@ -140,9 +140,9 @@ class _Worker:
         child.close()
         if self.cgroup is not None:
             self.cgroup.add(self.process.pid)
-        self.task: tuple | None = None
+        self.task: Any = None
 
-    def send(self, task: tuple) -> None:
+    def send(self, task: Any) -> None:
         self.task = task
         self.conn.send(task)
 
@@ -168,7 +168,7 @@ class _Worker:
 
 
 class CappedPool:
-    """Run `fn(*task)` for each task in up to `jobs` capped worker processes.
+    """Run `fn(task)` for each task in up to `jobs` capped worker processes.
 
     `on_death(task, reason)` turns a task whose worker died into a result; results
     come back in completion order with their TaskMemory.
@@ -179,7 +179,7 @@ class CappedPool:
         fn: Callable[..., Any],
         jobs: int,
         memory_mib: int,
-        on_death: Callable[[tuple, str], Any],
+        on_death: Callable[[Any, str], Any],
     ) -> None:
         caps = capabilities()
         self.capped = bool(caps.root and caps.cgroup)
@@ -192,7 +192,7 @@ class CappedPool:
     def _start(self) -> _Worker:
         return _Worker(self.ctx, self.fn, self.memory_mib)
 
-    def run(self, tasks: Iterable[tuple]) -> Iterator[tuple[Any, TaskMemory | None]]:
+    def run(self, tasks: Iterable[Any]) -> Iterator[tuple[Any, TaskMemory | None]]:
         queue = list(tasks)
         queue.reverse()
         workers: list[_Worker] = []

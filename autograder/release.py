@@ -13,7 +13,6 @@ import hashlib
 import os
 import re
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from nbformat import NotebookNode
 from autograder.config import AssignmentConfig
 from autograder.exceptions import ReleaseError
 from autograder.notebook import ANSWER, MANUAL, cell_role, grade_id
+from autograder.runenv import execute_notebook, python_bin_on_path
 
 SOLUTION_MARKERS = re.compile(r"^\s*#+\s*(BEGIN|END) SOLUTION\s*$")
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "autograder"
@@ -49,13 +49,8 @@ def generate_release(config: AssignmentConfig) -> NotebookNode:
         cfg.GenerateAssignment.create_assignment = True
         cfg.Exchange.root = str(course / "exchange")
         api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
-        # nbgrader shells out to `alembic`, which lives beside this Python.
-        path = os.environ.get("PATH", "")
-        os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{path}"
-        try:
+        with python_bin_on_path():  # nbgrader shells out to `alembic`, beside this Python
             result = api.generate_assignment(config.name, force=True, create=True)
-        finally:
-            os.environ["PATH"] = path
         out = course / "release" / config.name / config.notebook.name
         if not result.get("success") or not out.is_file():
             log = "\n".join(
@@ -126,24 +121,14 @@ def release(config: AssignmentConfig, out: Path) -> Path:
 def write_answer_key(
     config: AssignmentConfig, out: Path, *, execute: bool = True, env: dict[str, str] | None = None
 ) -> Path:
-    """solutions/<assignment>/<notebook>: the answer key, executed so it shows real outputs."""
+    """solutions/<assignment>/<notebook>: the answer key, executed so it shows real outputs.
+
+    `env` is added to the kernel's environment (the CLI passes the assignment's quick_env).
+    """
     nb = answer_key(config)
     target = Path(out) / config.name / config.notebook.name
     target.parent.mkdir(parents=True, exist_ok=True)
     if execute:
-        from nbclient import NotebookClient
-
-        run_env = {**os.environ, "MPLBACKEND": "Agg", **(env or {})}
-        with tempfile.TemporaryDirectory(prefix="ag-key-") as tmp:
-            client = NotebookClient(
-                nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": tmp}}
-            )
-            saved = dict(os.environ)
-            os.environ.update(run_env)
-            try:
-                client.execute()
-            finally:
-                os.environ.clear()
-                os.environ.update(saved)
+        execute_notebook(nb, timeout=1800, env=env)
     nbformat.write(nb, target)
     return target

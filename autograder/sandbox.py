@@ -159,18 +159,34 @@ class _UidLease:
         self._fh.close()
 
 
+def cgroup_dirs(kind: str, name: str) -> list[Path]:
+    """The folders of cgroup `name`: v1, one per controller (memory, pids); v2, one."""
+    if kind == "v1":
+        return [root / name for root in CGROUP_ROOTS.values()]
+    return [CGROUP_V2 / name]
+
+
+def create_cgroup(kind: str, name: str, *, delegate: bool = False) -> list[Path]:
+    """Make cgroup `name`; `delegate` lets it hold child cgroups with their own caps (v2).
+
+    The one place cgroups are created: each sandbox's, and a warm zygote's parent
+    cgroup (autograder.warm) whose children are the sandboxes of its kernels.
+    """
+    dirs = cgroup_dirs(kind, name)
+    for d in dirs:
+        d.mkdir()
+    if kind == "v2" and delegate:
+        (dirs[0] / "cgroup.subtree_control").write_text("+memory +pids")
+    return dirs
+
+
 class _Cgroup:
     """A cgroup (v1 memory+pids, or v2) for one sandbox; killed and removed on release."""
 
     def __init__(self, kind: str, limits: Limits, parent: str = "") -> None:
         self.kind = kind
         name = f"{parent}/" * bool(parent) + f"autograder-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        if kind == "v1":
-            self.dirs = [root / name for root in CGROUP_ROOTS.values()]
-        else:
-            self.dirs = [CGROUP_V2 / name]
-        for d in self.dirs:
-            d.mkdir()
+        self.dirs = create_cgroup(kind, name)
         memory = limits.memory_mib << 20
         if kind == "v1":
             (self.dirs[0] / "memory.limit_in_bytes").write_text(str(memory))
@@ -428,7 +444,11 @@ class Sandbox:
 
 
 def sandbox_env(home: Path, tmpdir: str) -> dict[str, str]:
-    """The whole environment of sandboxed Python: single-threaded numerics, no GPU, no config."""
+    """The whole environment of sandboxed Python: single-threaded numerics, no GPU, no config.
+
+    Generic on purpose: what one library or assignment needs (TensorFlow's threads and
+    log level, a Keras backend) is declared by the assignment (assignment.toml `env`).
+    """
     return {
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(home),
@@ -439,12 +459,8 @@ def sandbox_env(home: Path, tmpdir: str) -> dict[str, str]:
         "MPLBACKEND": "Agg",
         "MPLCONFIGDIR": f"{home}/.mpl",
         "IPYTHONDIR": f"{home}/.ipython",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
         "CUDA_VISIBLE_DEVICES": "",
         "OMP_NUM_THREADS": "1",
-        "TF_NUM_INTRAOP_THREADS": "1",
-        "TF_NUM_INTEROP_THREADS": "1",
-        "KERAS_BACKEND": "tensorflow",
     }
 
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from autograder.config import AssignmentConfig
+from autograder.kinds import IncidentKind
 
 
 @dataclass
@@ -44,8 +45,12 @@ class Incident:
     """Something that went wrong while running the student's cells."""
 
     cell: int
-    kind: str  # see autograder.session.DESCRIBE, plus error, deadline and cpu
+    kind: IncidentKind
     message: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Incident:
+        return cls(int(data["cell"]), IncidentKind(data["kind"]), str(data.get("message", "")))
 
 
 @dataclass
@@ -99,7 +104,7 @@ class SubmissionResult:
             assignment=data["assignment"],
             status=data["status"],
             questions=questions,
-            incidents=[Incident(**i) for i in data.get("incidents", [])],
+            incidents=[Incident.from_dict(i) for i in data.get("incidents", [])],
             notes=list(data.get("notes", [])),
             content_hash=data.get("content_hash", ""),
             seconds=float(data.get("seconds", 0.0)),
@@ -122,7 +127,7 @@ def score(
     by_question: dict[str, list[CheckResult]] = {}
     for check in checks:
         by_question.setdefault(check.question, []).append(check)
-    results = {}
+    results: dict[str, QuestionResult] = {}
     for qid, q in config.questions.items():
         mine = by_question.get(qid, [])
         if q.manual or qid in skipped:

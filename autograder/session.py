@@ -14,29 +14,47 @@ while idle. Restarts are bounded by `max_restarts`, all kernel work by
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
+from autograder import logs
 from autograder.config import Limits
 from autograder.exceptions import BridgeError, SandboxError
 from autograder.kernel import CellOutcome, SandboxedKernel
+from autograder.kinds import IncidentKind, OutcomeKind
 from autograder.sandbox import Sandbox
 from autograder.scoring import Incident
 from autograder.warm import Zygote, disable_warm
 
+log = logs.get(__name__)
+
 DESCRIBE = {
-    "timeout": "timeout in cell {n}",
-    "died": "kernel died in cell {n}",
-    "memory": "memory limit in cell {n}",
-    "output": "output limit in cell {n}",
-    "spinning": "CPU busy after cell {n}",
+    IncidentKind.TIMEOUT: "timeout in cell {n}",
+    IncidentKind.DIED: "kernel died in cell {n}",
+    IncidentKind.MEMORY: "memory limit in cell {n}",
+    IncidentKind.OUTPUT: "output limit in cell {n}",
+    IncidentKind.SPINNING: "CPU busy after cell {n}",
+}
+# Why a bridge call was given up, per incident kind (`{budget}` and `{memory}` filled in).
+CALL_FAILURE = {
+    IncidentKind.TIMEOUT: "it did not return within {budget:g} s",
+    IncidentKind.DIED: "it crashed the kernel",
+    IncidentKind.MEMORY: "it exceeded the memory limit ({memory} MiB)",
+    IncidentKind.OUTPUT: "it printed too much output",
 }
 IDLE_PROBE_S = 0.05  # one look at an idle kernel's CPU use
 IDLE_PROBES = 3  # busy in every look: threads left spinning, not a last flush
 BUSY_FRACTION = 0.6  # of one core, while the kernel should be idle
+SPINNING = (
+    "the cell left threads or processes running that kept using the CPU after it finished; "
+    "it was left out"
+)
 
 
 class KernelSession:
+    """One submission's kernel and the policy above (module doc) for running its cells."""
+
     def __init__(
         self,
         sandbox: Sandbox,
@@ -64,15 +82,18 @@ class KernelSession:
     @property
     def status(self) -> str:
         for inc in self.incidents:
-            if inc.kind == "cpu":
+            if inc.kind == IncidentKind.CPU:
                 where = f"in cell {inc.cell}" if inc.cell else "during the checks"
                 return f"CPU time limit {where}"
             if inc.kind in DESCRIBE:
                 text = DESCRIBE[inc.kind].format(n=inc.cell)
                 return text + (" (gave up after repeated failures)" if self.gave_up else "")
-            if inc.kind == "deadline":
+            if inc.kind == IncidentKind.DEADLINE:
                 return "submission time limit"
         return "ok"
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
 
     # -- CPU ----------------------------------------------------------------------------
     def cpu_seconds(self) -> float:
@@ -102,11 +123,10 @@ class KernelSession:
             cpu = now
         return True
 
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
-
     # -- cells ---------------------------------------------------------------------------
     def start(self) -> None:
+        started = time.monotonic()
+        warm = self.kernel.zygote is not None
         try:
             self.kernel.start()
         except SandboxError as exc:
@@ -114,51 +134,65 @@ class KernelSession:
                 raise
             # A warm start that fails once would fail for every submission: go cold for good.
             disable_warm(f"a warm kernel did not start ({exc})")
+            log.warning("warm kernel did not start (%s); starting a cold one", exc)
             self.kernel.shutdown()
             self.kernel.zygote = None
+            warm = False
             self.kernel.start()
+        log.info(
+            "kernel started (%s) in %.2f s", "warm" if warm else "cold", time.monotonic() - started
+        )
 
-    def _classify(self, outcome: CellOutcome) -> str:
-        if outcome.kind == "died" and self.sandbox.memory_exceeded():
-            return "memory"
-        return outcome.kind
+    def _classify(self, outcome: CellOutcome) -> IncidentKind | None:
+        """None when the kernel came through fine (ok); else the incident to record."""
+        if outcome.kind == OutcomeKind.OK:
+            return None
+        kind = IncidentKind.of(outcome.kind)
+        if kind == IncidentKind.DIED and self.sandbox.memory_exceeded():
+            return IncidentKind.MEMORY
+        return kind
+
+    def _record(self, number: int, kind: IncidentKind, message: str) -> None:
+        self.incidents.append(Incident(number, kind, message))
+        first = (message or "").strip().splitlines()[-1:] or [""]
+        level = logging.INFO if kind == IncidentKind.ERROR else logging.WARNING
+        log.log(level, "cell %d: %s %s", number, kind.value, first[0][:200])
 
     def _run_one(self, number: int, source: str) -> bool:
         """Run one cell; True if the kernel is still usable afterwards."""
         budget = min(self.limits.cell_timeout_s, self.remaining())
         if budget <= 0:
-            self.incidents.append(Incident(number, "deadline", "submission time limit reached"))
+            self._record(number, IncidentKind.DEADLINE, "submission time limit reached")
             return False
         spent = self._over_budget()
         if spent:
-            self.incidents.append(Incident(number, "cpu", spent))
+            self._record(number, IncidentKind.CPU, spent)
             self.gave_up = True
             return False
         outcome = self.kernel.execute(source, timeout=budget, watch=self._over_budget)
         kind = self._classify(outcome)
-        if kind == "timeout" and budget < self.limits.cell_timeout_s:
-            kind = "deadline"
-        if kind in ("ok", "error") and self._busy_while_idle():
-            kind = "spinning"
-            outcome.error = (
-                "the cell left threads or processes running that kept using the CPU after it "
-                "finished; it was left out"
-            )
-        if kind in ("ok", "error"):
+        log.debug("cell %d: %s in %.2f s", number, outcome.kind, outcome.seconds)
+        if kind == IncidentKind.TIMEOUT and budget < self.limits.cell_timeout_s:
+            kind = IncidentKind.DEADLINE
+        if (kind is None or kind == IncidentKind.ERROR) and self._busy_while_idle():
+            kind, outcome.error = IncidentKind.SPINNING, SPINNING
+        if kind is None or kind == IncidentKind.ERROR:
             self.done.append((number, source))
-            if kind == "error":
-                self.incidents.append(Incident(number, "error", outcome.error))
+            if kind == IncidentKind.ERROR:
+                self._record(number, kind, outcome.error)
             return True
-        if kind == "cpu":
+        if kind == IncidentKind.CPU:
             self.gave_up = True
-        self.incidents.append(Incident(number, kind, outcome.error))
+        self._record(number, kind, outcome.error)
         return False
 
     def run_cells(self, cells: list[tuple[int, str]]) -> None:
         for number, source in cells:
             if self.gave_up or self.remaining() <= 0:
-                if not any(i.kind == "deadline" for i in self.incidents) and not self.gave_up:
-                    self.incidents.append(Incident(number, "deadline", "submission time limit"))
+                if not self.gave_up and not any(
+                    i.kind == IncidentKind.DEADLINE for i in self.incidents
+                ):
+                    self._record(number, IncidentKind.DEADLINE, "submission time limit")
                 return
             if not self._run_one(number, source) and not self.recover():
                 return
@@ -172,11 +206,24 @@ class KernelSession:
                 or self.remaining() <= 0
             ):
                 self.gave_up = True
+                log.warning(
+                    "gave up after %d restarts (%.0f s left)",
+                    self.kernel.restarts,
+                    max(self.remaining(), 0),
+                )
                 return False
+            started = time.monotonic()
             self._cpu_spent += self.sandbox.usage()[0]
             self._threads = 0
             self.kernel.restart()
             replay, self.done = self.done, []
+            log.info(
+                "kernel restarted (%d/%d) in %.2f s; replaying %d cells",
+                self.kernel.restarts,
+                self.limits.max_restarts,
+                time.monotonic() - started,
+                len(replay),
+            )
             if all(self._run_one(n, s) for n, s in replay):
                 return True
             # A replayed cell failed this time: it is left out and we try again.
@@ -196,19 +243,18 @@ class KernelSession:
             raise BridgeError(f"{function} was not called: {spent}")
         outcome = self.kernel.execute(code, timeout=budget, watch=self._over_budget)
         kind = self._classify(outcome)
-        if kind in ("ok", "error"):
+        if kind is None or kind == IncidentKind.ERROR:
             return
-        reason = {
-            "timeout": f"it did not return within {budget:g} s",
-            "died": "it crashed the kernel",
-            "memory": f"it exceeded the memory limit ({self.limits.memory_mib} MiB)",
-            "output": "it printed too much output",
-            "cpu": outcome.error,
-        }[kind]
-        self.poisoned[function] = reason
-        if kind == "cpu":
+        if kind == IncidentKind.CPU:
+            reason = outcome.error
             self.gave_up = True
-            self.incidents.append(Incident(0, "cpu", outcome.error))
+            self._record(0, kind, outcome.error)
+        else:
+            reason = CALL_FAILURE.get(kind, CALL_FAILURE[IncidentKind.DIED]).format(
+                budget=budget, memory=self.limits.memory_mib
+            )
+        self.poisoned[function] = reason
+        log.warning("call of %s failed: %s; restarting the kernel", function, reason)
         self.recover()
         raise BridgeError(f"{function} failed: {reason}")
 

@@ -12,8 +12,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.config import Limits
-from autograder.exceptions import NotebookError
+from autograder.config import AssignmentConfig, Limits, load_assignment
+from autograder.exceptions import AssignmentNotFound, NotebookError
 from autograder.notebook import TEST, cell_role, grade_id, read_notebook
 from autograder.sandbox import Sandbox
 from autograder.session import KernelSession
@@ -34,6 +34,32 @@ class CheckReport:
         return all(v == "passed" for v in self.tests.values())
 
 
+def _assignment_name(meta: object) -> str | None:
+    """The assignment a released notebook names in its `metadata.autograder`."""
+    name = meta.get("assignment") if isinstance(meta, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def find_config(path: Path, assignment: str | None = None) -> AssignmentConfig | None:
+    """The assignment's config when this machine has it (course staff), else None.
+
+    Students usually have only the notebook: their check then runs with the default
+    limits. A config that exists but is broken is an error (ConfigError), not ignored.
+    """
+    name = assignment
+    if name is None:
+        try:
+            name = _assignment_name(read_notebook(path).metadata.get("autograder"))
+        except NotebookError:
+            return None
+    if not name:
+        return None
+    try:
+        return load_assignment(name)
+    except AssignmentNotFound:
+        return None
+
+
 def submittability(nb, assignment: str | None) -> tuple[str | None, list[str]]:
     from nbgrader.utils import compute_checksum
 
@@ -41,14 +67,14 @@ def submittability(nb, assignment: str | None) -> tuple[str | None, list[str]]:
     meta = nb.metadata.get("autograder", {})
     if not isinstance(meta, dict):
         meta = {}
-    found = meta.get("assignment") if isinstance(meta.get("assignment"), str) else None
+    found = _assignment_name(meta)
     if assignment and found and found != assignment:
         problems.append(f"this is the notebook of {found!r}, not {assignment!r}")
     expected = meta.get("grade_ids", []) if isinstance(meta, dict) else []
     if not isinstance(expected, list):
         expected = []
         problems.append("the notebook's metadata was edited: download it again")
-    ids = [grade_id(c) for c in nb.cells if grade_id(c)]
+    ids = [gid for c in nb.cells if (gid := grade_id(c))]
     for gid in (g for g in expected if isinstance(g, str)):
         if gid not in ids:
             problems.append(
@@ -74,18 +100,28 @@ def check_notebook(
     path: Path,
     *,
     assignment: str | None = None,
+    config: AssignmentConfig | None = None,
     limits: Limits | None = None,
-    skip_tags: tuple[str, ...] = ("training",),
+    skip_tags: tuple[str, ...] | None = None,
 ) -> CheckReport:
+    """Submittability, then the visible tests in a sandboxed kernel.
+
+    The assignment's config, when given, sets the limits, the tags of cells not run
+    and the kernel's environment, as grading does; `limits` and `skip_tags` override it.
+    """
+    if limits is None:
+        limits = config.limits if config else Limits()
+    if skip_tags is None:
+        skip_tags = config.skip_tags if config else ("training",)
+    env = dict(config.env) if config else {}
     try:
         nb = read_notebook(path)
     except NotebookError as exc:
         return CheckReport(assignment, [f"{path}: {exc}"])
     name, problems = submittability(nb, assignment)
     report = CheckReport(name, problems)
-    limits = limits or Limits()
     with tempfile.TemporaryDirectory(prefix="ag-check-") as tmp, Sandbox(Path(tmp), limits) as sb:
-        session = KernelSession(sb, limits)
+        session = KernelSession(sb, limits, env=env)
         try:
             session.start()
             for number, cell in enumerate(nb.cells, start=1):
@@ -98,7 +134,7 @@ def check_notebook(
                 if cell_role(cell) == TEST:
                     new = session.incidents[before:]
                     report.tests[grade_id(cell) or f"cell {number}"] = (
-                        new[0].message or new[0].kind if new else "passed"
+                        new[0].message or new[0].kind.value if new else "passed"
                     )
         finally:
             session.close()

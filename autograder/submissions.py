@@ -35,6 +35,30 @@ class SubmissionInput:
     problem: str = ""
 
 
+def submission_files(sub: SubmissionInput) -> list[Path]:
+    """The extra files graded with a notebook (a trained `model.keras`, say).
+
+    The one rule for what is copied into the sandbox, shipped to a Dask worker and
+    hashed for re-grading: regular files beside the notebook, no links, no dotfiles,
+    none larger than MAX_EXTRA_FILE.
+    """
+    if sub.files is None:
+        return []
+    found = []
+    for path in sorted(sub.files.iterdir()):
+        if path.name.startswith(".") or path == sub.notebook:
+            continue
+        if path.is_symlink() or not path.is_file():
+            continue
+        try:
+            if path.stat().st_size > MAX_EXTRA_FILE:
+                continue
+        except OSError:
+            continue
+        found.append(path)
+    return found
+
+
 def safe_name(student: str) -> str:
     """A folder name for a student id: no separators, no dot-names, no control characters."""
     text = unicodedata.normalize("NFC", student)

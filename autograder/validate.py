@@ -17,7 +17,6 @@ hidden checks), in one parallel batch.
 from __future__ import annotations
 
 import copy
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from autograder.batch import grade_batch
 from autograder.config import AssignmentConfig
 from autograder.notebook import ANSWER, cell_role, grade_id
 from autograder.release import answer_key, release_notebook
+from autograder.runenv import execute_notebook
 from autograder.scoring import SubmissionResult
 
 CPU_BUDGET_FACTOR = 5
@@ -61,7 +61,7 @@ class ValidationReport:
 
 
 def load_mutants(config: AssignmentConfig) -> list[Mutant]:
-    mutants = []
+    mutants: list[Mutant] = []
     if not config.mutants_dir.is_dir():
         return mutants
     for path in sorted(config.mutants_dir.glob("*/*.py")):
@@ -88,23 +88,14 @@ def _with_answer(key, question: str, source: str):
 
 def run_source(config: AssignmentConfig) -> tuple[bool, str]:
     """Execute the instructor's source notebook with nbclient, offline, on the quick budget."""
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(config.notebook, as_version=4)
-    saved = dict(os.environ)
-    os.environ.update({"MPLBACKEND": "Agg", **config.quick_env})
     try:
-        with tempfile.TemporaryDirectory(prefix="ag-validate-") as tmp:
-            NotebookClient(
-                nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": tmp}}
-            ).execute()
+        execute_notebook(nb, timeout=900, env={"AUTOGRADER_OFFLINE": "1", **config.quick_env})
         return True, f"{sum(c.cell_type == 'code' for c in nb.cells)} code cells ran"
     except CellExecutionError as exc:
         return False, str(exc).strip().splitlines()[-1][:300]
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def _own_failed(result: SubmissionResult, question: str) -> bool:
@@ -124,7 +115,8 @@ def sample_mutants(mutants: list[Mutant], per_question: int | None) -> list[Muta
     """At most `per_question` mistakes and one alternative per question, chosen by name."""
     if per_question is None:
         return mutants
-    kept, seen = [], {}
+    kept: list[Mutant] = []
+    seen: dict[tuple[str, str], int] = {}
     for m in sorted(mutants, key=lambda m: (m.question, m.kind, m.name)):
         key = (m.question, m.kind)
         limit = per_question if m.kind == "mistake" else 1
@@ -132,6 +124,26 @@ def sample_mutants(mutants: list[Mutant], per_question: int | None) -> list[Muta
             seen[key] = seen.get(key, 0) + 1
             kept.append(m)
     return kept
+
+
+@dataclass
+class _Graded:
+    """The results of the one graded batch behind every step, by submission name."""
+
+    full: dict[str, SubmissionResult]  # the key, twice, with every question
+    fast: dict[str, SubmissionResult]  # stubs and mutants, without the accuracy question
+    fast_skip: set[str]
+
+
+@dataclass
+class _MutantVerdicts:
+    mistakes: int = 0
+    caught: int = 0
+    alternatives: int = 0
+    alternatives_ok: int = 0
+    survivors: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # mistakes that also hurt elsewhere
+    alternative_problems: list[str] = field(default_factory=list)
 
 
 def validate_assignment(
@@ -142,16 +154,41 @@ def validate_assignment(
     skip: tuple[str, ...] = (),
     mistakes_per_question: int | None = None,
 ) -> ValidationReport:
-    """`mistakes_per_question` grades only that many mistakes (and one alternative) per
-    question, a quicker run for CI; by default every mutant is graded."""
+    """The steps of the module doc, in order.
+
+    `mistakes_per_question` grades only that many mistakes (and one alternative) per
+    question, a quicker run for CI; by default every mutant is graded.
+    """
     report = ValidationReport(config.name)
     if run_notebook:
-        ok, detail = run_source(config)
-        report.steps.append(Step("source notebook runs offline", ok, detail))
-    release = release_notebook(config)
-    key = answer_key(config, release)
+        report.steps.append(step_source_runs(config))
     all_mutants = load_mutants(config)
     mutants = sample_mutants(all_mutants, mistakes_per_question)
+    graded = grade_everything(config, mutants, jobs=jobs, skip=skip)
+    k1, k2 = graded.full["key_run1"], graded.full["key_run2"]
+    report.steps.append(step_key_full_marks(config, k1, set(skip)))
+    report.steps.append(step_cpu_budget(config, k1, k2))
+    report.steps.append(step_stubs_zero(config, graded.fast["stubs"], graded.fast_skip))
+    verdicts = judge_mutants(config, mutants, graded)
+    report.survivors = verdicts.survivors
+    report.steps.append(step_mistakes_caught(verdicts))
+    report.steps.append(step_alternatives_full(verdicts))
+    report.steps.append(step_enough_mutants(config, all_mutants, graded.fast_skip))
+    report.steps.append(step_deterministic(k1, k2))
+    return report
+
+
+def step_source_runs(config: AssignmentConfig) -> Step:
+    ok, detail = run_source(config)
+    return Step("source notebook runs offline", ok, detail)
+
+
+def grade_everything(
+    config: AssignmentConfig, mutants: list[Mutant], *, jobs: int, skip: tuple[str, ...]
+) -> _Graded:
+    """The key twice (every question), then stubs and mutants (no accuracy question)."""
+    release = release_notebook(config)
+    key = answer_key(config, release)
     # Mutants and stubs skip the slow trained-accuracy question; the key does not.
     fast_skip = set(skip) | ({config.accuracy.question} if config.accuracy else set())
     with tempfile.TemporaryDirectory(prefix="ag-validate-") as tmp:
@@ -167,125 +204,126 @@ def validate_assignment(
                 _with_answer(key, m.question, m.source),
                 fast_dir / f"{m.kind}__{m.question}__{m.name}.ipynb",
             )
-        full = {
-            r.student: r
-            for r in grade_batch(
-                config, key_dir, out / "key", jobs=jobs, skip=tuple(skip), force=True
-            ).results
-        }
-        fast = {
-            r.student: r
-            for r in grade_batch(
-                config, fast_dir, out / "fast", jobs=jobs, skip=tuple(fast_skip), force=True
-            ).results
-        }
-
-    k1, k2 = full["key_run1"], full["key_run2"]
-    short = _losses(k1, config, set(skip))
-    report.steps.append(
-        Step(
-            "answer key scores full marks",
-            not short and k1.status == "ok",
-            f"{k1.total:g}/{k1.max_total:g} autograded+manual max; status {k1.status}"
-            + (f"; lost points on {', '.join(short)}" if short else ""),
+        full = grade_batch(config, key_dir, out / "key", jobs=jobs, skip=tuple(skip), force=True)
+        fast = grade_batch(
+            config, fast_dir, out / "fast", jobs=jobs, skip=tuple(fast_skip), force=True
         )
+    return _Graded(
+        {r.student: r for r in full.results}, {r.student: r for r in fast.results}, fast_skip
     )
+
+
+def step_key_full_marks(config: AssignmentConfig, key: SubmissionResult, skip: set[str]) -> Step:
+    short = _losses(key, config, skip)
+    return Step(
+        "answer key scores full marks",
+        not short and key.status == "ok",
+        f"{key.total:g}/{key.max_total:g} autograded+manual max; status {key.status}"
+        + (f"; lost points on {', '.join(short)}" if short else ""),
+    )
+
+
+def step_cpu_budget(config: AssignmentConfig, k1: SubmissionResult, k2: SubmissionResult) -> Step:
+    """An honest student must never meet the CPU budget: it is measured against the key."""
     needed = max(k1.cpu_seconds, k2.cpu_seconds)
     budget = config.limits.cpu_budget_s
-    report.steps.append(
-        Step(
-            "the CPU budget leaves the key room",
-            needed * CPU_BUDGET_FACTOR <= budget,
-            f"the key used {needed:.1f} CPU s; limits.cpu_budget_s is {budget:g} "
-            f"(at least {CPU_BUDGET_FACTOR}x the key's)",
-        )
+    return Step(
+        "the CPU budget leaves the key room",
+        needed * CPU_BUDGET_FACTOR <= budget,
+        f"the key used {needed:.1f} CPU s; limits.cpu_budget_s is {budget:g} "
+        f"(at least {CPU_BUDGET_FACTOR}x the key's)",
     )
-    stub = fast["stubs"]
-    scored = [
-        q for q in config.autograded if q not in fast_skip and (stub.questions[q].points or 0) > 0
-    ]
-    report.steps.append(
-        Step(
-            "released stubs score zero",
-            not scored,
-            "all autograded questions 0"
-            if not scored
-            else f"stubs earn points on {', '.join(scored)}",
-        )
+
+
+def step_stubs_zero(config: AssignmentConfig, stub: SubmissionResult, skip: set[str]) -> Step:
+    scored = [q for q in config.autograded if q not in skip and (stub.questions[q].points or 0) > 0]
+    return Step(
+        "released stubs score zero",
+        not scored,
+        "all autograded questions 0" if not scored else f"stubs earn points on {', '.join(scored)}",
     )
-    caught, alternatives_ok, problems = 0, 0, []
-    counts: dict[str, dict[str, int]] = {}
-    for m in all_mutants:  # the "at least 4 and 1" rule counts the whole set
-        counts.setdefault(m.question, {"mistake": 0, "alternative": 0})[m.kind] += 1
+
+
+def judge_mutants(
+    config: AssignmentConfig, mutants: list[Mutant], graded: _Graded
+) -> _MutantVerdicts:
+    """A mistake must fail its own question and nothing else; an alternative loses nothing."""
+    v = _MutantVerdicts()
     for m in mutants:
-        r = fast[f"{m.kind}__{m.question}__{m.name}"]
-        losses = _losses(r, config, fast_skip)
+        r = graded.fast[f"{m.kind}__{m.question}__{m.name}"]
+        losses = _losses(r, config, graded.fast_skip)
         if m.kind == "mistake":
+            v.mistakes += 1
             others = [q for q in losses if q != m.question]
             if _own_failed(r, m.question) and not others:
-                caught += 1
+                v.caught += 1
             elif not _own_failed(r, m.question):
-                report.survivors.append(
+                v.survivors.append(
                     f"{m.question}/{m.name}: survived ({m.why}); checks of '{m.question}' "
                     "should have caught it"
                 )
             else:
-                problems.append(f"{m.question}/{m.name}: also lost points on {', '.join(others)}")
+                v.problems.append(f"{m.question}/{m.name}: also lost points on {', '.join(others)}")
         else:
+            v.alternatives += 1
             if losses:
-                problems.append(
+                v.alternative_problems.append(
                     f"{m.question}/{m.name} (correct alternative) lost points on "
                     + ", ".join(losses)
                     + "; "
                     + _first_failure(r, losses)
                 )
             else:
-                alternatives_ok += 1
-    mistakes = sum(m.kind == "mistake" for m in mutants)
-    alternatives = len(mutants) - mistakes
+                v.alternatives_ok += 1
+    return v
+
+
+def step_mistakes_caught(v: _MutantVerdicts) -> Step:
+    return Step(
+        "every mistake caught on its own question only",
+        v.caught == v.mistakes and not v.problems and v.mistakes > 0 and not v.survivors,
+        f"{v.caught}/{v.mistakes} caught"
+        + (f"; {len(v.survivors)} survived" if v.survivors else "")
+        + ("; " + "; ".join(v.problems) if v.problems else ""),
+    )
+
+
+def step_alternatives_full(v: _MutantVerdicts) -> Step:
+    return Step(
+        "every alternative correct answer full marks",
+        v.alternatives_ok == v.alternatives,
+        f"{v.alternatives_ok}/{v.alternatives} full"
+        + ("; " + "; ".join(v.alternative_problems) if v.alternative_problems else ""),
+    )
+
+
+def step_enough_mutants(
+    config: AssignmentConfig, all_mutants: list[Mutant], skip: set[str]
+) -> Step:
+    """The "at least 4 and 1" rule counts the whole set, not the sample graded."""
+    counts: dict[str, dict[str, int]] = {}
+    for m in all_mutants:
+        counts.setdefault(m.question, {"mistake": 0, "alternative": 0})[m.kind] += 1
     thin = [
         q
         for q in config.autograded
-        if q not in fast_skip
+        if q not in skip
         and (counts.get(q, {}).get("mistake", 0) < 4 or counts.get(q, {}).get("alternative", 0) < 1)
     ]
-    report.steps.append(
-        Step(
-            "every mistake caught on its own question only",
-            caught == mistakes and not problems and mistakes > 0 and not report.survivors,
-            f"{caught}/{mistakes} caught"
-            + (f"; {len(report.survivors)} survived" if report.survivors else "")
-            + ("; " + "; ".join(p for p in problems if "alternative" not in p) if problems else ""),
-        )
+    return Step(
+        "at least 4 mistakes and 1 alternative per question",
+        not thin,
+        "ok" if not thin else "too few mutants for " + ", ".join(thin),
     )
-    report.steps.append(
-        Step(
-            "every alternative correct answer full marks",
-            alternatives_ok == alternatives,
-            f"{alternatives_ok}/{alternatives} full"
-            + (
-                "; " + "; ".join(p for p in problems if "alternative" in p)
-                if alternatives_ok < alternatives
-                else ""
-            ),
-        )
-    )
-    report.steps.append(
-        Step(
-            "at least 4 mistakes and 1 alternative per question",
-            not thin,
-            "ok" if not thin else "too few mutants for " + ", ".join(thin),
-        )
-    )
+
+
+def step_deterministic(k1: SubmissionResult, k2: SubmissionResult) -> Step:
     same = _fingerprint(k1) == _fingerprint(k2)
-    report.steps.append(
-        Step(
-            "checks are deterministic",
-            same,
-            "two runs identical" if same else "two runs of the key differ",
-        )
+    return Step(
+        "checks are deterministic",
+        same,
+        "two runs identical" if same else "two runs of the key differ",
     )
-    return report
 
 
 def _first_failure(result: SubmissionResult, questions: list[str]) -> str:

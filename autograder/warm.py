@@ -35,7 +35,7 @@ from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
 
-from autograder import zygote_side
+from autograder import logs, zygote_side
 from autograder.config import Limits
 from autograder.exceptions import SandboxError
 from autograder.sandbox import (
@@ -48,6 +48,8 @@ from autograder.sandbox import (
     remove_cgroup_dir,
     sandbox_env,
 )
+
+log = logs.get(__name__)
 
 READY_TIMEOUT_S = 180.0
 FORK_TIMEOUT_S = 30.0
@@ -72,7 +74,7 @@ def available() -> bool:
 def disable_warm(reason: str) -> None:
     """Start every later kernel of this process cold, and say why once."""
     if not _DISABLED:
-        sys.stderr.write(f"autograder: {reason}; starting kernels cold from now on\n")
+        log.warning("%s; starting kernels cold from now on", reason)
     _DISABLED.append(reason)
 
 
@@ -131,9 +133,10 @@ class Zygote:
         self.imported: list[str] = ready["imported"]
         self.failed: dict[str, str] = ready["failed"]
         if self.failed:
-            sys.stderr.write(
-                "autograder: preload modules failed to import in the sandbox (kernels import "
-                f"them themselves): {self.failed}\n"
+            log.warning(
+                "preload modules failed to import in the sandbox (kernels import them "
+                "themselves): %s",
+                self.failed,
             )
 
     def _read(self, timeout: float) -> dict[str, Any]:

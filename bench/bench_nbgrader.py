@@ -183,7 +183,7 @@ def one_run(
     i: int, config, subs: Path, students: list[str], jobs: int, work: Path, template: Path
 ) -> dict:
     env = bench_env()
-    env["LAB4_OFFLINE"] = "1"  # the data set is on disk; never try the network
+    env["AUTOGRADER_OFFLINE"] = "1"  # the data set is on disk; never try the network
     course = nbgrader_course(template, work / f"course{i}", config, subs, students)
     t_nb, _ = timed(["nbgrader", "autograde", ASSIGNMENT], cwd=course, env=env)
     graded = sorted(p.parent.parent.name for p in course.glob(f"autograded/*/{ASSIGNMENT}/*.ipynb"))

@@ -69,8 +69,11 @@ def test_grade_perfect_and_stub(graded):
             "feedback.html",
             "grade.json",
             "graded.ipynb",
+            "log.txt",
             "results.json",
         ]
+        log = (out / sid / "log.txt").read_text()
+        assert "kernel started" in log and "check test_" in log and "status " in log
     assert json.loads((out / "perfect" / "results.json").read_text())["score"] == 10
     summary = json.loads((out / "summary.json").read_text())
     assert summary["submissions"] == 2 and summary["questions"]["add"]["mean"] == 2
@@ -300,3 +303,71 @@ def test_check_other_assignment_is_not_submittable(tmp_path, toy_key):
     result = _invoke("check", path, "--assignment", "lab4-cnn")
     assert result.exit_code == 5
     assert "this is the notebook of 'toy', not 'lab4-cnn'" in result.output
+
+
+# -- options, exit codes and the assignment's own settings
+
+
+def test_log_level_options(tmp_path, monkeypatch):
+    import logging
+
+    from autograder import logs
+
+    seen = []
+    monkeypatch.setattr(logs, "configure", seen.append)
+    for args, level in [
+        ((), "WARNING"),
+        (("-v",), "INFO"),
+        (("-vv",), "DEBUG"),
+        (("-vvv",), "DEBUG"),
+        (("--log-level", "error"), "ERROR"),
+        (("-v", "--log-level", "ERROR"), "ERROR"),
+    ]:
+        seen.clear()
+        result = _invoke(*args, "release", "no-such-assignment", "--out", tmp_path)
+        assert result.exit_code == 3, result.output
+        assert seen == [level]
+    assert _invoke("--log-level", "LOUD", "release", "x", "--out", tmp_path).exit_code == 2
+    logging.getLogger("autograder").handlers.clear()
+
+
+def test_solutions_runs_with_the_assignments_quick_env(tmp_path, toy_dir, monkeypatch):
+    from dataclasses import replace
+
+    import autograder.config as config_mod
+    import autograder.release as release_mod
+
+    calls = []
+    real = config_mod.load_assignment
+    monkeypatch.setattr(
+        config_mod, "load_assignment", lambda a: replace(real(a), quick_env={"TOY_QUICK": "1"})
+    )
+    monkeypatch.setattr(
+        release_mod,
+        "write_answer_key",
+        lambda config, out, *, execute, env: calls.append(env) or out / "k.ipynb",
+    )
+    result = _invoke("solutions", toy_dir, "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert calls == [{"TOY_QUICK": "1"}]
+
+
+def test_exit_codes_come_from_the_exceptions():
+    from autograder.exceptions import (
+        EXIT_OK,
+        AssignmentNotFound,
+        ConfigError,
+        DatasetUnavailable,
+        NotSubmittable,
+        ReleaseError,
+        SandboxError,
+        SubmissionError,
+        ValidationFailed,
+        VisibleTestsFailed,
+    )
+
+    assert EXIT_OK == 0 and VisibleTestsFailed.exit_code == 1
+    assert ConfigError.exit_code == AssignmentNotFound.exit_code == 3
+    assert SubmissionError.exit_code == 4 and NotSubmittable.exit_code == 5
+    assert (ReleaseError.exit_code, SandboxError.exit_code) == (6, 7)
+    assert (DatasetUnavailable.exit_code, ValidationFailed.exit_code) == (8, 9)

@@ -338,3 +338,41 @@ def test_broken_config_found_by_name_still_raises_config_error(tmp_path, monkeyp
     monkeypatch.setenv("AUTOGRADER_ASSIGNMENTS", str(tmp_path))
     with pytest.raises(ConfigError, match="stray"):
         load_assignment("demo")
+
+
+def test_kernel_env_and_quick_env_tables(tmp_path):
+    text = BASE.replace(
+        'notebook = "demo.ipynb"',
+        'notebook = "demo.ipynb"\nenv = { TF_CPP_MIN_LOG_LEVEL = "2" }\nquick_env = { Q = "1" }',
+    )
+    cfg = load_config(_write(tmp_path, text))
+    assert cfg.env == {"TF_CPP_MIN_LOG_LEVEL": "2"} and cfg.quick_env == {"Q": "1"}
+    (tmp_path / "2").mkdir()
+    assert load_config(_write(tmp_path / "2", BASE)).env == {}
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "words"),
+    [
+        ("env = { X = 1 }", "assignment.env.X", "must be a string"),
+        ('env = { "1X" = "1" }', "assignment.env.1X", "not a variable name"),
+        ("quick_env = { Q = true }", "assignment.quick_env.Q", "must be a string"),
+        ('env = "X=1"', "assignment.env", "must be dict"),
+    ],
+)
+def test_env_errors_name_the_variable(tmp_path, table, key, words):
+    err = _error(
+        tmp_path, BASE.replace('notebook = "demo.ipynb"', f'notebook = "demo.ipynb"\n{table}')
+    )
+    assert err.key == key and words in str(err)
+
+
+def test_data_set_names_come_from_the_registry(tmp_path):
+    from autograder.datasets import NAMES
+
+    for name in NAMES:
+        (tmp_path / name).mkdir()
+        text = BASE + ACCURACY.replace(
+            "max_params = 50000", f'max_params = 50000\ndataset = "{name}"'
+        )
+        assert load_config(_write(tmp_path / name, text)).accuracy.dataset == name

@@ -30,14 +30,23 @@ def test_submission_digest_follows_content(tmp_path):
     assert a != submission_digest(_sub(tmp_path / "6"), "grader", frozenset({"add"}))
 
 
-def test_oversized_extra_file_hashed_by_size(tmp_path, monkeypatch):
+def test_oversized_notebook_hashed_by_size(tmp_path, monkeypatch):
     import autograder.digest as digest
 
     monkeypatch.setattr(digest, "MAX_EXTRA_FILE", 4)
-    a = submission_digest(_sub(tmp_path / "1", extra={"big": b"aaaaaa"}), "g", frozenset())
-    b = submission_digest(_sub(tmp_path / "2", extra={"big": b"bbbbbb"}), "g", frozenset())
-    c = submission_digest(_sub(tmp_path / "3", extra={"big": b"bbbbbbb"}), "g", frozenset())
+    a = submission_digest(_sub(tmp_path / "1", "aaaaaa"), "g", frozenset())
+    b = submission_digest(_sub(tmp_path / "2", "bbbbbb"), "g", frozenset())
+    c = submission_digest(_sub(tmp_path / "3", "bbbbbbb"), "g", frozenset())
     assert a == b != c
+
+
+def test_oversized_extra_files_are_neither_graded_nor_hashed(tmp_path, monkeypatch):
+    import autograder.submissions as submissions
+
+    monkeypatch.setattr(submissions, "MAX_EXTRA_FILE", 4)
+    a = submission_digest(_sub(tmp_path / "1", extra={"big": b"aaaaaa"}), "g", frozenset())
+    b = submission_digest(_sub(tmp_path / "2"), "g", frozenset())
+    assert a == b
     assert MAX_EXTRA_FILE > 4
 
 
@@ -56,3 +65,9 @@ def test_assignment_digest_covers_config_notebook_checks_and_code(toy_dir, tmp_p
         changed = assignment_digest(load_config(copy / "assignment.toml"))
         assert changed != base
         base = changed
+
+
+def test_files_that_are_not_graded_do_not_change_the_digest(tmp_path):
+    a = submission_digest(_sub(tmp_path / "1"), "g", frozenset())
+    b = submission_digest(_sub(tmp_path / "2", extra={".DS_Store": b"x"}), "g", frozenset())
+    assert a == b

@@ -215,7 +215,7 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(cluster, tmp_path,
 
     def counting(tasks):
         for data in executor(tasks):
-            yielded.append(data["student"])
+            yielded.append(data.result.student)
             yield data
 
     def kill_a_busy_worker(result, done, total):

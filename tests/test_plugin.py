@@ -265,3 +265,34 @@ def test_toy_checks_against_local_functions(tmp_path, toy):
         ("scale", 1.0),
         ("scale", 2.0),
     ]
+
+
+def test_checks_see_the_config_at_collection_time(tmp_path, toy):
+    """`assignment_config` is the public way (no private attribute) to parametrize by it."""
+    folder = _checks(
+        tmp_path,
+        {
+            "test_param.py": """
+            import pytest
+            from autograder.plugin import assignment_config
+
+            pytestmark = pytest.mark.question("add")
+
+            def pytest_generate_tests(metafunc):
+                config = assignment_config(metafunc.config)
+                metafunc.parametrize("qid", sorted(config.questions))
+
+            def test_each(submission, qid):
+                assert qid in ("add", "essay", "scale")
+            """
+        },
+    )
+    results = run_checks(folder, LocalSubmission(GOOD, tmp_path / "scratch"), toy)
+    assert [r.name for r in results] == ["test_each[add]", "test_each[essay]", "test_each[scale]"]
+    assert all(r.passed for r in results)
+
+
+def test_assignment_config_without_the_plugin_is_none(pytestconfig):
+    from autograder.plugin import assignment_config
+
+    assert assignment_config(pytestconfig) is None

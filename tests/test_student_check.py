@@ -143,3 +143,53 @@ def test_check_runs_tests_even_when_not_submittable(tmp_path, toy_key):
         "cell 'test_scale' was deleted: download the notebook again and copy your answers in"
     ]
     assert report.tests == {"test_add": "passed"}
+
+
+def test_find_config_by_name_or_metadata_and_none_for_students(
+    tmp_path, toy_dir, toy_key, monkeypatch
+):
+    from autograder.student_check import find_config
+
+    monkeypatch.setenv("AUTOGRADER_ASSIGNMENTS", str(toy_dir.parent))
+    path = write(toy_key, tmp_path / "toy.ipynb")
+    assert find_config(path).name == "toy"  # from the notebook's metadata
+    assert find_config(path, "toy").name == "toy"
+    assert find_config(path, "not-here") is None  # a student has only the notebook
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("not json")
+    assert find_config(bad) is None
+
+
+def test_check_uses_the_assignments_limits_skip_tags_and_env(tmp_path, toy, toy_key, monkeypatch):
+    from dataclasses import replace
+
+    import autograder.student_check as student_check
+    from autograder.config import Limits
+
+    made = []
+
+    class Session:
+        def __init__(self, sandbox, limits, env=None):
+            made.append((limits, env))
+            self.incidents = []
+            self.ran = []
+
+        def start(self):
+            pass
+
+        def run_cells(self, cells):
+            self.ran += [src for _, src in cells]
+
+        def close(self):
+            made.append(self.ran)
+
+    monkeypatch.setattr(student_check, "KernelSession", Session)
+    limits = Limits(cell_timeout_s=3)
+    config = replace(toy, limits=limits, env={"X": "1"}, skip_tags=("nothing",))
+    report = student_check.check_notebook(write(toy_key, tmp_path / "toy.ipynb"), config=config)
+    assert made[0] == (limits, {"X": "1"})
+    assert any("trained" in src for src in made[1])  # the `training` cell runs: not skipped
+    assert report.submittable
+    made.clear()
+    student_check.check_notebook(write(toy_key, tmp_path / "toy.ipynb"), config=toy)
+    assert not any("trained" in src for src in made[1])

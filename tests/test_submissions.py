@@ -353,3 +353,24 @@ def test_safe_name_is_a_plain_file_name(tmp_path):
         target = (tmp_path / name).resolve()
         assert target.parent == tmp_path.resolve(), raw
         assert os.sep not in name
+
+
+def test_submission_files_are_the_graded_extras_only(tmp_path, monkeypatch):
+    import autograder.submissions as submissions
+    from autograder.submissions import SubmissionInput, submission_files
+
+    folder = tmp_path / "alice"
+    folder.mkdir()
+    nb = folder / "lab.ipynb"
+    nb.write_text("{}")
+    (folder / "model.keras").write_bytes(b"m")
+    (folder / "notes.txt").write_bytes(b"n")
+    (folder / ".ipynb_checkpoints").mkdir()
+    (folder / ".hidden").write_bytes(b"h")
+    (folder / "big.bin").write_bytes(b"x" * 10)
+    (folder / "link").symlink_to(folder / "notes.txt")
+    (folder / "sub").mkdir()
+    monkeypatch.setattr(submissions, "MAX_EXTRA_FILE", 5)
+    got = submission_files(SubmissionInput("alice", nb, folder))
+    assert [p.name for p in got] == ["model.keras", "notes.txt"]
+    assert submission_files(SubmissionInput("bob", nb, None)) == []

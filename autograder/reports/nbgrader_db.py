@@ -6,11 +6,10 @@ cell that nbgrader knows) or `q`; manual questions are left for formgrader.
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 from autograder.config import AssignmentConfig
+from autograder.runenv import python_bin_on_path
 from autograder.scoring import SubmissionResult
 
 
@@ -20,14 +19,8 @@ def write_nbgrader_scores(
     from nbgrader.api import Gradebook, MissingEntry
 
     notebook = config.notebook.stem
-    # nbgrader shells out to `alembic` to create a new gradebook; it lives beside this Python,
-    # which is not on PATH when the grader runs from a virtualenv that was not activated.
-    path = os.environ.get("PATH", "")
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{path}"
-    try:
+    with python_bin_on_path():  # nbgrader shells out to `alembic` to create a new gradebook
         gb = Gradebook(f"sqlite:///{Path(db_path).resolve()}")
-    finally:
-        os.environ["PATH"] = path
     with gb:
         gb.update_or_create_assignment(config.name)
         gb.update_or_create_notebook(notebook, config.name)
@@ -50,9 +43,9 @@ def write_nbgrader_scores(
                 gb.find_submission(config.name, r.student)
             except MissingEntry:
                 gb.add_submission(config.name, r.student)
-            for qid, q in r.questions.items():
-                if q.manual or q.points is None or qid not in cell_for:
+            for qid, scored in r.questions.items():
+                if scored.manual or scored.points is None or qid not in cell_for:
                     continue
                 grade = gb.find_grade(cell_for[qid], notebook, config.name, r.student)
-                grade.auto_score = q.points
+                grade.auto_score = scored.points
             gb.db.commit()

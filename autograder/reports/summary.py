@@ -15,8 +15,11 @@ def question_means(
 ) -> dict[str, float | None]:
     means: dict[str, float | None] = {}
     for qid in config.questions:
-        values = [r.questions[qid].points for r in results if qid in r.questions]
-        values = [v for v in values if v is not None]
+        values = [
+            points
+            for r in results
+            if qid in r.questions and (points := r.questions[qid].points) is not None
+        ]
         means[qid] = round(statistics.fmean(values), 4) if values else None
     return means
 

@@ -123,9 +123,9 @@ def sol(nb, by_id):
 @pytest.fixture()
 def loader(by_id, tmp_path, monkeypatch):
     """Setup + data loader cells, offline, with an empty Keras cache and no data dir."""
-    monkeypatch.setenv("LAB4_OFFLINE", "1")
+    monkeypatch.setenv("AUTOGRADER_OFFLINE", "1")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    monkeypatch.delenv("LAB4_DATA_DIR", raising=False)
+    monkeypatch.delenv("AUTOGRADER_DATA_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
     return run_cells([by_id["setup"].source, by_id["data_loader"].source])
 
@@ -597,7 +597,7 @@ def test_build_model_learns_fashion_mnist(sol, by_id, monkeypatch, tmp_path):
     """The grader's CPU budget (1 epoch, 6,000 images, batch 64) clears 0.76 comfortably."""
     if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
         pytest.skip("Fashion-MNIST (Debian package dataset-fashion-mnist) is not installed")
-    monkeypatch.setenv("LAB4_OFFLINE", "1")
+    monkeypatch.setenv("AUTOGRADER_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
     ns = run_cells([by_id["setup"].source, by_id["data_loader"].source])
     (xa, ya), (xb, yb) = ns["load_data"]("fashion_mnist")
@@ -648,7 +648,7 @@ def _cifar_batches(rng, n_per_batch):
 
 def test_loader_reads_idx_from_lab4_data_dir(loader, tmp_path, monkeypatch):
     arrays = _write_idx(tmp_path / "data" / "mnist", 12, 5, seed=1)
-    monkeypatch.setenv("LAB4_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AUTOGRADER_DATA_DIR", str(tmp_path / "data"))
     (xa, ya), (xb, yb) = loader["load_data"]("MNIST")
     assert xa.dtype == ya.dtype == xb.dtype == yb.dtype == np.uint8
     assert xa.shape == (12, 28, 28) and xb.shape == (5, 28, 28)
@@ -663,7 +663,7 @@ def test_loader_reads_cifar_folder_and_archive(loader, tmp_path, monkeypatch):
     folder.mkdir(parents=True)
     for name, batch in batches.items():
         (folder / name).write_bytes(pickle.dumps(batch))
-    monkeypatch.setenv("LAB4_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AUTOGRADER_DATA_DIR", str(tmp_path / "data"))
     (xa, ya), (xb, yb) = loader["load_data"]("cifar10")
     assert xa.shape == (20, 32, 32, 3) and xb.shape == (4, 32, 32, 3)
     assert xa.dtype == ya.dtype == np.uint8 and ya.shape == (20,)
@@ -686,7 +686,7 @@ def test_loader_reads_cifar_folder_and_archive(loader, tmp_path, monkeypatch):
 
 
 def test_loader_explains_what_is_missing(loader):
-    with pytest.raises(FileNotFoundError, match=r"cifar-10-python\.tar\.gz.*LAB4_DATA_DIR"):
+    with pytest.raises(FileNotFoundError, match=r"cifar-10-python\.tar\.gz.*AUTOGRADER_DATA_DIR"):
         loader["load_data"]("cifar10")
     with pytest.raises(ValueError):
         loader["load_data"]("imagenet")
@@ -731,9 +731,9 @@ def test_notebook_runs_top_to_bottom_in_quick_mode(tmp_path, monkeypatch):
     shutil.copy(NOTEBOOK, work / NOTEBOOK.name)
     monkeypatch.setenv("LAB4_QUICK", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("LAB4_OFFLINE", "1")
+    monkeypatch.setenv("AUTOGRADER_OFFLINE", "1")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    monkeypatch.delenv("LAB4_DATA_DIR", raising=False)
+    monkeypatch.delenv("AUTOGRADER_DATA_DIR", raising=False)
     nb = nbformat.read(work / NOTEBOOK.name, as_version=4)
     client = NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(work)}}

@@ -1,0 +1,54 @@
+"""Running trusted instructor notebooks and nbgrader with the environment they need.
+
+The one home for environment handling outside the sandbox: the source notebook and
+the answer key run in an nbclient kernel that is handed its environment
+(jupyter_client's `start_kernel(env=...)`), so this process's `os.environ` is never
+swapped. The single exception is PATH for nbgrader, which shells out to `alembic`
+without a way to pass an environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from nbformat import NotebookNode
+
+
+def kernel_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment, a headless matplotlib, then `extra` on top."""
+    return {**os.environ, "MPLBACKEND": "Agg", **(extra or {})}
+
+
+def execute_notebook(
+    nb: NotebookNode, *, timeout: int, env: dict[str, str] | None = None
+) -> NotebookNode:
+    """Run every cell in a fresh python3 kernel in a throwaway folder; raises on an error.
+
+    `env` adds to the kernel's environment only (CellExecutionError on a failing cell).
+    """
+    from nbclient import NotebookClient
+
+    with tempfile.TemporaryDirectory(prefix="ag-run-") as tmp:
+        client = NotebookClient(
+            nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": tmp}}
+        )
+        return client.execute(env=kernel_env(env))
+
+
+@contextlib.contextmanager
+def python_bin_on_path() -> Iterator[None]:
+    """The virtualenv's bin/ on PATH, for tools nbgrader runs as subprocesses (alembic).
+
+    The grader may run from a virtualenv that was never activated.
+    """
+    saved = os.environ.get("PATH", "")
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{saved}"
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = saved

@@ -1,0 +1,86 @@
+"""A fake kernel for fast unit tests of the session policy: no process, no sandbox.
+
+A cell's source says what it does: "ok ...", "error ...", "timeout ...", "died ...",
+"output ...", or "flaky ..." (ok the first time it runs, died every later time). Time
+advances on a fake clock by `seconds` per execution ("slow N ..." takes N seconds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from autograder.kernel import CellOutcome
+
+
+@dataclass
+class Clock:
+    now: float = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@dataclass
+class FakeSandbox:
+    memory_hit: bool = False
+
+    def memory_exceeded(self) -> bool:
+        return self.memory_hit
+
+
+@dataclass
+class FakeKernel:
+    clock: Clock
+    seconds: float = 0.1
+    zygote: object | None = None
+    fail_start: bool = False
+    executed: list[str] = field(default_factory=list)
+    restarts: int = 0
+    starts: int = 0
+    shutdowns: int = 0
+    seen: set[str] = field(default_factory=set)
+
+    def start(self) -> None:
+        self.starts += 1
+
+    def restart(self) -> None:
+        self.restarts += 1
+
+    def shutdown(self) -> None:
+        self.shutdowns += 1
+
+    def execute(self, source: str, timeout: float) -> CellOutcome:
+        self.executed.append(source)
+        word, *rest = source.split()
+        took = self.seconds
+        if word == "slow":
+            took, word = float(rest[0]), rest[1]
+        if word == "flaky":
+            word = "died" if source in self.seen else "ok"
+        self.seen.add(source)
+        if word == "timeout" or took > timeout:
+            self.clock.now += timeout
+            return CellOutcome("timeout", seconds=timeout)
+        self.clock.now += took
+        if word == "error":
+            return CellOutcome("error", error=f"ValueError: {source}", seconds=took)
+        if word in ("died", "output"):
+            return CellOutcome(word, error=f"{word}: {source}", seconds=took)
+        return CellOutcome("ok", seconds=took)
+
+
+def fake_session(monkeypatch, limits, *, memory_hit: bool = False, seconds: float = 0.1):
+    """A KernelSession on a FakeKernel and a fake clock; returns (session, kernel, clock)."""
+    from autograder import session as session_mod
+
+    clock = Clock()
+    kernels: list[FakeKernel] = []
+
+    def make_kernel(sandbox, **kwargs):
+        kernels.append(FakeKernel(clock, seconds=seconds, zygote=kwargs.get("zygote")))
+        return kernels[-1]
+
+    monkeypatch.setattr(session_mod, "SandboxedKernel", make_kernel)
+    monkeypatch.setattr(session_mod, "time", clock)
+    s = session_mod.KernelSession(FakeSandbox(memory_hit), limits)  # type: ignore[arg-type]
+    return s, kernels[0], clock

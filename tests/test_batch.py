@@ -1,0 +1,116 @@
+"""A class in one batch: outputs, log.txt, reuse of unchanged grades, typed tasks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from autograder.batch import GRADE_FILE, LOG_FILE, grade_batch, local_executor
+from autograder.exceptions import AutograderError, ConfigError
+from autograder.scoring import CheckResult, zero_result
+from autograder.tasks import GradeOutcome, GradeTask, grade_task
+from tests.conftest import build, write
+from tests.fakes.grading import install
+
+CHECKS = [CheckResult("test_a", "add", 1.0, True), CheckResult("test_s", "scale", 1.0, True)]
+
+
+@pytest.fixture
+def subs(tmp_path, toy_key, toy_release):
+    folder = tmp_path / "subs"
+    write(toy_key, folder / "alice.ipynb")
+    write(toy_release, folder / "bob.ipynb")
+    return folder
+
+
+class Recording:
+    """An Executor that grades in this process and remembers which students it got."""
+
+    def __init__(self) -> None:
+        self.students: list[str] = []
+
+    def __call__(self, tasks: list[GradeTask]):
+        for task in tasks:
+            assert isinstance(task, GradeTask)
+            self.students.append(task.student)
+            yield grade_task(task)
+
+
+def test_every_student_gets_reports_a_log_and_grade_json_last(tmp_path, toy, subs, monkeypatch):
+    install(monkeypatch, CHECKS)
+    batch = grade_batch(toy, subs, tmp_path / "out", executor=Recording())
+    assert (batch.graded, batch.reused) == (2, 0)
+    for sid in ("alice", "bob"):
+        folder = tmp_path / "out" / sid
+        names = sorted(p.name for p in folder.iterdir())
+        assert names == ["feedback.html", GRADE_FILE, LOG_FILE, "results.json"]
+        log = (folder / LOG_FILE).read_text()
+        assert f"grading '{sid}' (toy)" in log
+        assert "check test_a (add): passed" in log
+        assert "status ok; 10/15 points" in log
+        assert json.loads((folder / GRADE_FILE).read_text())["student"] == sid
+    assert (tmp_path / "out" / "gradebook.csv").is_file()
+
+
+def test_unchanged_submissions_are_reused_and_force_regrades(tmp_path, toy, subs, monkeypatch):
+    install(monkeypatch, CHECKS)
+    out = tmp_path / "out"
+    grade_batch(toy, subs, out, executor=Recording())
+    again = Recording()
+    batch = grade_batch(toy, subs, out, executor=again)
+    assert (batch.graded, batch.reused, again.students) == (0, 2, [])
+    write(
+        build(json_nb(subs / "bob.ipynb"), {"add": "def add(a, b):\n    return 0\n"}),
+        subs / "bob.ipynb",
+    )
+    changed = Recording()
+    assert grade_batch(toy, subs, out, executor=changed).graded == 1
+    assert changed.students == ["bob"]
+    forced = Recording()
+    grade_batch(toy, subs, out, executor=forced, force=True)
+    assert sorted(forced.students) == ["alice", "bob"]
+
+
+def json_nb(path):
+    import nbformat
+
+    return nbformat.read(path, as_version=4)
+
+
+def test_a_grader_error_is_a_zero_that_is_graded_again(tmp_path, toy, subs, monkeypatch):
+    import autograder.grade as grade
+
+    def broken(*a, **k):
+        raise AutograderError("checks are broken")
+
+    monkeypatch.setattr(grade, "grade_submission", broken)
+    out = tmp_path / "out"
+    batch = grade_batch(toy, subs, out, executor=Recording())
+    assert all(r.status.startswith("grader error: checks are broken") for r in batch.results)
+    assert "grading 'alice' failed: checks are broken" in (out / "alice" / LOG_FILE).read_text()
+    again = Recording()
+    grade_batch(toy, subs, out, executor=again)
+    assert sorted(again.students) == ["alice", "bob"]  # never cached
+
+
+def test_unknown_skip_is_a_config_error_naming_the_key(tmp_path, toy, subs):
+    with pytest.raises(ConfigError, match="key 'questions'.*'nope'"):
+        grade_batch(toy, subs, tmp_path / "out", skip=("nope",))
+
+
+def test_local_executor_with_one_job_grades_in_this_process(monkeypatch, toy, toy_release):
+    seen = []
+
+    def fake(task):
+        seen.append(task.student)
+        return GradeOutcome(zero_result(toy, task.student, "ok"), "log\n")
+
+    monkeypatch.setattr("autograder.batch.grade_task", fake)
+    from autograder.submissions import SubmissionInput
+
+    task = GradeTask(
+        SubmissionInput("x", None), str(toy.config_path), dict(toy_release), frozenset(), "d"
+    )
+    outcomes = list(local_executor(1)([task, task]))
+    assert seen == ["x", "x"] and outcomes[0].log == "log\n"

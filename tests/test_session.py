@@ -1,0 +1,139 @@
+"""The session's cell policy (restart, replay, give up, deadlines) against a fake kernel."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from autograder.config import Limits
+from autograder.exceptions import BridgeError, SandboxError
+from autograder.kinds import IncidentKind
+from tests.fakes.kernel import fake_session
+
+LIMITS = Limits(cell_timeout_s=10, call_timeout_s=5, submission_timeout_s=100, max_restarts=2)
+
+
+def cells(*sources: str) -> list[tuple[int, str]]:
+    return list(enumerate(sources, start=1))
+
+
+def test_cells_that_work_leave_no_incident(monkeypatch):
+    s, kernel, _ = fake_session(monkeypatch, LIMITS)
+    s.start()
+    s.run_cells(cells("ok a", "ok b"))
+    assert (s.status, s.incidents, kernel.restarts) == ("ok", [], 0)
+    assert [n for n, _ in s.done] == [1, 2]
+
+
+def test_an_error_is_recorded_and_execution_goes_on(monkeypatch):
+    s, kernel, _ = fake_session(monkeypatch, LIMITS)
+    s.run_cells(cells("ok a", "error b", "ok c"))
+    assert s.status == "ok"  # an exception in a cell is the student's answer, not a failure
+    assert [(i.cell, i.kind) for i in s.incidents] == [(2, IncidentKind.ERROR)]
+    assert kernel.executed == ["ok a", "error b", "ok c"] and kernel.restarts == 0
+
+
+@pytest.mark.parametrize(
+    ("cell", "status"),
+    [
+        ("timeout b", "timeout in cell 2"),
+        ("died b", "kernel died in cell 2"),
+        ("output b", "output limit in cell 2"),
+    ],
+)
+def test_a_fatal_cell_restarts_and_replays_the_cells_that_worked(monkeypatch, cell, status):
+    s, kernel, _ = fake_session(monkeypatch, LIMITS)
+    s.run_cells(cells("ok a", cell, "ok c"))
+    assert s.status == status
+    assert kernel.restarts == 1
+    # the culprit is left out of the replay; later cells still run
+    assert kernel.executed == ["ok a", cell, "ok a", "ok c"]
+    assert [n for n, _ in s.done] == [1, 3]
+
+
+def test_a_dead_kernel_over_its_memory_cap_is_a_memory_incident(monkeypatch):
+    s, _, _ = fake_session(monkeypatch, LIMITS, memory_hit=True)
+    s.run_cells(cells("died a"))
+    assert s.incidents[0].kind == IncidentKind.MEMORY
+    assert s.status == "memory limit in cell 1"
+
+
+def test_a_cell_failing_on_replay_is_left_out_too(monkeypatch):
+    s, kernel, _ = fake_session(monkeypatch, LIMITS)
+    s.run_cells(cells("flaky a", "died b", "ok c"))
+    # replay 1: flaky dies -> restart again, replay nothing; then c runs
+    assert kernel.restarts == 2
+    assert kernel.executed == ["flaky a", "died b", "flaky a", "ok c"]
+    assert [n for n, _ in s.done] == [3]
+    assert s.status == "kernel died in cell 2"
+
+
+def test_out_of_restarts_gives_up_and_runs_nothing_more(monkeypatch):
+    s, kernel, _ = fake_session(monkeypatch, LIMITS)
+    s.run_cells(cells("died a", "died b", "died c", "ok d"))
+    assert s.gave_up
+    assert kernel.restarts == LIMITS.max_restarts
+    assert "ok d" not in kernel.executed
+    assert s.status == "kernel died in cell 1 (gave up after repeated failures)"
+
+
+def test_the_submission_deadline_bounds_all_cells(monkeypatch):
+    limits = Limits(cell_timeout_s=10, submission_timeout_s=15, max_restarts=3)
+    s, kernel, _ = fake_session(monkeypatch, limits)
+    s.run_cells(cells("slow 8 ok", "slow 8 ok", "ok never"))
+    # the second cell had only 7 s left: a deadline, not a cell timeout
+    assert [i.kind for i in s.incidents] == [IncidentKind.DEADLINE]
+    assert s.status == "submission time limit"
+    assert "ok never" not in kernel.executed
+
+
+def test_serve_poisons_a_function_that_broke_the_kernel(monkeypatch):
+    s, kernel, _ = fake_session(monkeypatch, LIMITS)
+    s.run_cells(cells("ok a"))
+    with pytest.raises(BridgeError, match="did not return within 5 s"):
+        s.serve(None, "slow_fn", "timeout call")  # type: ignore[arg-type]
+    assert kernel.restarts == 1 and kernel.executed[-1] == "ok a"  # replayed after restart
+    with pytest.raises(BridgeError, match="was not called again"):
+        s.serve(None, "slow_fn", "ok call")  # type: ignore[arg-type]
+    s.serve(None, "other", "error call")  # type: ignore[arg-type]  # a raise is the check's
+
+
+def test_serve_after_giving_up_calls_nothing(monkeypatch):
+    s, kernel, _ = fake_session(monkeypatch, Limits(max_restarts=1))
+    s.run_cells(cells("died a", "died b"))
+    assert s.gave_up
+    before = list(kernel.executed)
+    with pytest.raises(BridgeError, match="kept failing"):
+        s.serve(None, "f", "ok call")  # type: ignore[arg-type]
+    assert kernel.executed == before
+
+
+def test_a_warm_start_that_fails_goes_cold(monkeypatch):
+    from autograder import session as session_mod
+
+    disabled: list[str] = []
+    monkeypatch.setattr(session_mod, "disable_warm", disabled.append)
+    s, kernel, _ = fake_session(monkeypatch, LIMITS)
+    kernel.zygote = object()
+    calls = []
+
+    def start():
+        calls.append(kernel.zygote)
+        if kernel.zygote is not None:
+            raise SandboxError("no fork")
+
+    kernel.start = start  # type: ignore[method-assign]
+    s.start()
+    assert calls[0] is not None and calls[1] is None and disabled
+
+
+def test_the_session_logs_starts_restarts_and_timeouts(monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="autograder")
+    s, _, _ = fake_session(monkeypatch, LIMITS)
+    s.start()
+    s.run_cells(cells("ok a", "timeout b"))
+    text = caplog.text
+    assert "kernel started (cold)" in text
+    assert "cell 2: timeout" in text
+    assert "kernel restarted (1/2)" in text and "replaying 1 cells" in text
