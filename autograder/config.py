@@ -471,16 +471,16 @@ def load_config(path: Path) -> AssignmentConfig:
         q.done()
     qtable.done()
     seen_items: dict[str, str] = {}
-    for q in questions.values():
-        for item in q.rubric:
+    for question in questions.values():
+        for item in question.rubric:
             if item.id in seen_items:
                 raise ConfigError(
                     path,
-                    f"questions.{q.id}.rubric",
+                    f"questions.{question.id}.rubric",
                     f"item id '{item.id}' is also used by question '{seen_items[item.id]}'",
                     "Rubric ids name columns of scores.csv: make them unique in the assignment",
                 )
-            seen_items[item.id] = q.id
+            seen_items[item.id] = question.id
     if not questions:
         raise ConfigError(path, "questions", "defines no question", "Add [questions.<id>] tables")
 
@@ -498,8 +498,8 @@ def load_config(path: Path) -> AssignmentConfig:
         quick_env=quick_env,
         env=env,
         preload=tuple(preload),
-        late=_read_late(top.sub("late", required=False)),
-        similarity=_read_similarity(top.sub("similarity", required=False)),
+        late=_read_late(top.optional_sub("late")),
+        similarity=_read_similarity(top.optional_sub("similarity")),
     )
     top.done()
     return cfg

@@ -133,6 +133,7 @@ class _WorkerCgroup:
 
 class _Worker:
     def __init__(self, ctx: Any, fn: Callable[..., Any], memory_mib: int | None) -> None:
+        self.conn: Connection
         self.conn, child = ctx.Pipe()
         self.cgroup = _WorkerCgroup(memory_mib) if memory_mib else None
         self.process = ctx.Process(target=_worker_main, args=(child, fn), daemon=True)
@@ -204,17 +205,19 @@ class CappedPool:
                         idle = self._start()
                         workers.append(idle)
                     idle.send(queue.pop())
-                busy = {w.conn: w for w in workers if w.task is not None}
+                busy: dict[Any, _Worker] = {w.conn: w for w in workers if w.task is not None}
                 busy |= {w.process.sentinel: w for w in workers if w.task is not None}
                 for ready in wait(list(busy)):
                     worker = busy[ready]
                     if worker.task is None:
                         continue  # both its pipe and its sentinel were ready
                     if ready is worker.conn:
+                        result: Any = None
+                        memory: TaskMemory | None = None
                         try:
                             result, memory = worker.conn.recv()
                         except (EOFError, OSError):
-                            result, memory = None, None
+                            pass
                         if result is not None:
                             worker.task = None
                             yield result, memory
