@@ -28,7 +28,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from autograder.sandbox import CGROUP_ROOTS, CGROUP_V2, capabilities, remove_cgroup_dir
+from autograder.sandbox import capabilities, create_cgroup, remove_cgroup_dir
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,8 @@ class _WorkerCgroup:
         kind = capabilities().cgroup
         name = f"autograder-worker-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.kind = kind
-        self.dir = (CGROUP_ROOTS["memory"] if kind == "v1" else CGROUP_V2) / name
-        self.dir.mkdir()
+        self.dirs = create_cgroup(kind, name)
+        self.dir = self.dirs[0]  # v1: the memory controller's; v2: the one folder
         limit = str(memory_mib << 20)
         if kind == "v1":
             (self.dir / "memory.limit_in_bytes").write_text(limit)
@@ -98,7 +98,8 @@ class _WorkerCgroup:
             (self.dir / "memory.swap.max").write_text("0")
 
     def add(self, pid: int) -> None:
-        (self.dir / "cgroup.procs").write_text(str(pid))
+        for d in self.dirs:
+            (d / "cgroup.procs").write_text(str(pid))
 
     def oom_killed(self) -> bool:
         try:
@@ -128,7 +129,8 @@ class _WorkerCgroup:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        remove_cgroup_dir(self.dir)
+        for d in self.dirs:
+            remove_cgroup_dir(d)
 
 
 class _Worker:

@@ -27,6 +27,7 @@ import pytest
 from autograder import training
 from autograder.checks import expect, fail
 from autograder.config import AccuracyConfig, AssignmentConfig, TrainingBudget, load_config
+from autograder.plugin import assignment_config
 from autograder.datasets import load_dataset
 from autograder.exceptions import AutograderError, DatasetUnavailable, UnsafeModel
 
@@ -42,10 +43,9 @@ SUBMITTED_MODEL = "model.keras"
 
 def _assignment(pytest_config) -> AssignmentConfig:
     """The config the grading plugin runs with; the assignment.toml beside us otherwise."""
-    for plugin in pytest_config.pluginmanager.get_plugins():
-        config = getattr(plugin, "_config", None)
-        if isinstance(config, AssignmentConfig):
-            return config
+    config = assignment_config(pytest_config)
+    if config is not None:
+        return config
     return load_config(Path(__file__).resolve().parent.parent / "assignment.toml")
 
 
