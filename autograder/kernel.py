@@ -25,8 +25,8 @@ from jupyter_client import KernelManager
 from zmq.utils.monitor import recv_monitor_message
 
 from autograder import kernel_side
-from autograder.kinds import OutcomeKind
 from autograder.exceptions import SandboxError
+from autograder.kinds import OutcomeKind
 from autograder.sandbox import Sandbox
 from autograder.warm import ForkedProvisioner, Zygote
 
