@@ -763,9 +763,7 @@ def test_notebook_runs_top_to_bottom_in_quick_mode(tmp_path, monkeypatch):
     assert sorted(p.name for p in work.iterdir() if p.suffix == ".ipynb") == [NOTEBOOK.name]
 
 
-def test_manual_questions_show_their_rubric(nb):
-    """Students see what earns the points: every rubric item of assignment.toml, with its
-    points, is in the question's prompt (a locked cell, released as is)."""
+def _assert_rubrics_shown(nb):
     from autograder.config import load_config
 
     config = load_config(
@@ -782,6 +780,24 @@ def test_manual_questions_show_their_rubric(nb):
         for item in rubric:
             plural = "s" if item.points != 1 else ""
             assert f"{item.points:g} point{plural}: {' '.join(item.description.split())}" in text
+
+
+def test_manual_questions_show_their_rubric(nb):
+    """Students see what earns the points: every rubric item of assignment.toml, with its
+    points, is in the question's prompt (a locked cell)."""
+    _assert_rubrics_shown(nb)
+
+
+@pytest.mark.slow
+def test_released_notebook_shows_the_rubrics_and_the_checker():
+    from autograder.config import load_config
+    from autograder.release import release_notebook
+
+    released = release_notebook(
+        load_config(Path(__file__).resolve().parents[2] / "assignments/lab4-cnn/assignment.toml")
+    )
+    _assert_rubrics_shown(released)
+    test_check_instructions_for_colab(released)
 
 
 def test_check_instructions_for_colab(nb):
