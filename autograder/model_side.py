@@ -17,7 +17,7 @@ import json
 import math
 import sys
 
-MODELS = {}
+MODELS: dict = {}  # key -> a loaded keras model
 
 
 def _bridge():

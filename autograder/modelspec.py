@@ -115,7 +115,7 @@ class ModelSpec:
                 name=_text(layer.get("name")),
                 class_name=_text(layer.get("class_name")),
                 path=_text(layer.get("path")),
-                config=layer.get("config") if isinstance(layer.get("config"), dict) else {},
+                config=_mapping(layer.get("config")),
                 output_shape=_shape(layer.get("output_shape")),
                 params=_count(layer.get("params")),
                 inbound=_names(layer.get("inbound")),
@@ -135,6 +135,10 @@ class ModelSpec:
 
 def _text(value: Any) -> str:
     return value[:200] if isinstance(value, str) else ""
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _names(value: Any) -> tuple[str, ...]:
