@@ -16,7 +16,7 @@ $(VENV_STAMP): pyproject.toml
 	fi
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dask,dev]'
+	$(PY) -m pip install -q -e '.[grader,dask,dev]'
 	touch $(VENV_STAMP)
 
 setup: $(VENV_STAMP)

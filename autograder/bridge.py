@@ -41,7 +41,15 @@ class Submission(Protocol):
     def call_model(self, name: str, /, *args: Any, **kwargs: Any) -> StudentModel: ...
 
     def call_with_model(
-        self, name: str, /, *args: Any, kernel: np.ndarray, input_shape: tuple, **kwargs: Any
+        self,
+        name: str,
+        /,
+        *args: Any,
+        kernel: np.ndarray,
+        input_shape: tuple,
+        layers_before: tuple[tuple[str, dict], ...] = (),
+        kernels_after: tuple[np.ndarray, ...] = (),
+        **kwargs: Any,
     ) -> Any: ...
 
     def has(self, name: str) -> bool: ...
@@ -58,8 +66,9 @@ def encode_request(
 ) -> None:
     """Write a call's arguments (grader data, trusted) for the kernel to read.
 
-    `model` (a dict with `kernel` and `input_shape`) asks the kernel to build a
-    one-Conv2D Keras model with those weights and pass it as the first argument:
+    `model` (a dict with `kernel` and `input_shape`, optionally `before`: weightless
+    layers in front, and `after`: kernels of further Conv2D layers) asks the kernel to
+    build a Sequential Keras model with those weights and pass it as the first argument:
     models never travel into the kernel as files it would have to trust us on.
     """
     calldir.mkdir(parents=True, exist_ok=True)
@@ -286,9 +295,32 @@ class BaseSubmission:
         return found
 
     def call_with_model(
-        self, name: str, /, *args: Any, kernel: np.ndarray, input_shape: tuple, **kwargs: Any
+        self,
+        name: str,
+        /,
+        *args: Any,
+        kernel: np.ndarray,
+        input_shape: tuple,
+        layers_before: tuple[tuple[str, dict], ...] = (),
+        kernels_after: tuple[np.ndarray, ...] = (),
+        **kwargs: Any,
     ) -> Any:
-        model = {"kernel": np.asarray(kernel, dtype=np.float32), "input_shape": tuple(input_shape)}
+        """Call `name(model, *args, **kwargs)` with a model built in the kernel.
+
+        The model: `layers_before` (`(class name in keras.layers, config)` pairs of
+        weightless layers), then a Conv2D with `kernel`, then one Conv2D per
+        `kernels_after`; zero biases.
+        """
+        model: dict[str, Any] = {
+            "kernel": np.asarray(kernel, dtype=np.float32),
+            "input_shape": tuple(input_shape),
+        }
+        if layers_before:
+            model["before"] = [
+                {"class_name": str(cls), "config": dict(cfg)} for cls, cfg in layers_before
+            ]
+        if kernels_after:
+            model["after"] = [np.asarray(k, dtype=np.float32) for k in kernels_after]
         return self._call(name, args, kwargs, model)
 
     def close(self) -> None:

@@ -75,10 +75,14 @@ def expect_array(
         )
 
 
-def expect_int(got: Any, expected: int, *, what: str) -> None:
-    """An integer result; an integral float (5.0) is accepted as the same number."""
+def expect_int(got: Any, expected: int, *, what: str, exact_type: bool = False) -> None:
+    """An integer result; an integral float (5.0) is accepted as the same number unless
+    `exact_type`, for tasks that ask for an `int` (a visible test that demands one and a
+    hidden check that accepts 5.0 would disagree)."""
     if isinstance(got, bool) or not isinstance(got, (int, float)):
         fail(f"{what}: expected the integer {expected}, got {type(got).__name__} {_short(got)}")
+    if exact_type and not isinstance(got, int):
+        fail(f"{what}: expected the int {expected}, got the float {got!r}; return an int")
     if isinstance(got, float) and not got.is_integer():
         fail(f"{what}: expected the integer {expected}, got {got!r}")
     if int(got) != expected:

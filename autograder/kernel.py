@@ -266,9 +266,8 @@ class SandboxedKernel:
                         )
                     reason = watch() if watch is not None else None
                     if reason:
-                        kept_text = "".join(kept)
                         return CellOutcome(
-                            OutcomeKind.CPU, reason, kept_text, now - start, seen_bytes
+                            OutcomeKind.CPU, reason, "".join(kept), now - start, seen_bytes
                         )
                 continue
             if msg.get("parent_header", {}).get("msg_id") != msg_id:

@@ -108,17 +108,27 @@ def decode(spec, indir):
 
 
 def _build_conv_model(spec):
-    """A one-Conv2D model with given weights, for functions that take a model."""
+    """A Sequential model with given Conv2D weights, for functions that take a model.
+
+    `spec["kernel"]` is the first Conv2D's kernel; optional `spec["before"]` lists
+    weightless layers put in front of it (`{"class_name", "config"}`, a class of
+    `keras.layers`), and `spec["after"]` the kernels of further Conv2D layers, so a
+    check can hand in a model whose first Conv2D is not `model.layers[0]` and not the
+    only one. Biases are zero.
+    """
     import keras
 
-    kernel = spec["kernel"]
-    model = keras.Sequential(
-        [
-            keras.Input(shape=tuple(spec["input_shape"])),
-            keras.layers.Conv2D(kernel.shape[-1], kernel.shape[:2], name="conv"),
-        ]
-    )
-    model.layers[0].set_weights([kernel.astype("float32"), _np.zeros(kernel.shape[-1], "float32")])
+    kernels = [spec["kernel"], *spec.get("after", [])]
+    layers = [keras.Input(shape=tuple(spec["input_shape"]))]
+    for layer in spec.get("before", []):
+        layers.append(getattr(keras.layers, layer["class_name"])(**layer["config"]))
+    convs = [
+        keras.layers.Conv2D(k.shape[-1], k.shape[:2], name="conv" if i == 0 else f"conv_{i + 1}")
+        for i, k in enumerate(kernels)
+    ]
+    model = keras.Sequential(layers + convs)
+    for conv, k in zip(convs, kernels, strict=True):
+        conv.set_weights([k.astype("float32"), _np.zeros(k.shape[-1], "float32")])
     return model
 
 

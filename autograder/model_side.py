@@ -17,7 +17,7 @@ import json
 import math
 import sys
 
-MODELS: dict = {}
+MODELS: dict = {}  # key -> a loaded keras model
 
 
 def _bridge():
@@ -58,8 +58,26 @@ def _params(layer):
         return None
 
 
+def _inbound(layer):
+    """Names of the layers feeding `layer` (its inbound nodes' parents), in order.
+
+    `get_config()` of a layer does not say where its inputs come from, so a check
+    could not tell a chain of layers from parallel branches without this.
+    """
+    names = []
+    try:
+        for node in getattr(layer, "_inbound_nodes", []) or []:
+            for parent in node.parent_nodes:
+                name = parent.operation.name
+                if isinstance(name, str) and name not in names:
+                    names.append(name)
+    except Exception:  # noqa: BLE001 - a layer without graph information has no inbound list
+        return []
+    return names[:64]
+
+
 def describe(model):
-    """The model as plain data: classes, configs, shapes and parameter counts."""
+    """The model as plain data: classes, configs, shapes, parameter counts and inbound layers."""
     layers = []
 
     def walk(container, prefix, depth):
@@ -77,6 +95,7 @@ def describe(model):
                     "config": config,
                     "output_shape": _shape(lambda layer=layer: layer.output.shape),
                     "params": _params(layer),
+                    "inbound": _inbound(layer),
                 }
             )
             if hasattr(layer, "layers") and depth < 8:

@@ -89,6 +89,9 @@ class LayerSpec:
     config: dict[str, Any] = field(default_factory=dict)
     output_shape: Shape | None = None
     params: int | None = None  # None while the layer is not built
+    # Names of the layers (in the same container) whose outputs feed this one; the
+    # InputLayer of a Sequential model is not among `layers`. Empty when unknown.
+    inbound: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ class ModelSpec:
                 config=_dict(layer.get("config")),
                 output_shape=_shape(layer.get("output_shape")),
                 params=_count(layer.get("params")),
+                inbound=_names(layer.get("inbound")),
             )
             for layer in data["layers"]
             if isinstance(layer, dict)
@@ -135,6 +139,12 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _text(value: Any) -> str:
     return value[:200] if isinstance(value, str) else ""
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(_text(v) for v in value[:64] if isinstance(v, str))
 
 
 def _count(value: Any) -> int | None:

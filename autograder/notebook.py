@@ -10,6 +10,7 @@ deleted locked cells come back; duplicated ids count once.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,3 +184,23 @@ def code_cells_to_run(
             continue
         out.append((number, cell))
     return out
+
+
+def nbgrader_checksum(cell: NotebookNode) -> str:
+    """nbgrader's checksum of a cell (`nbgrader.utils.compute_checksum`), reimplemented.
+
+    The student checker compares locked cells with it; importing nbgrader for 15 lines
+    would make students install the whole grading stack (tests/test_notebook.py checks
+    that both agree).
+    """
+    meta = cell.metadata.get("nbgrader", {})
+    grade = bool(meta.get("grade", False))
+    solution = bool(meta.get("solution", False))
+    locked = False if solution else True if grade else bool(meta.get("locked", False))
+    digest = hashlib.md5()
+    for part in (cell.source, cell.cell_type, str(grade), str(solution), str(locked)):
+        digest.update(part.encode("utf-8"))
+    digest.update(str(meta.get("grade_id", "")).encode("utf-8"))
+    if grade:
+        digest.update(str(float(meta.get("points", 0))).encode("utf-8"))
+    return digest.hexdigest()

@@ -4,6 +4,10 @@ It says whether the notebook is submittable (the right assignment, no
 deleted or edited locked/test cells, checked against nbgrader's checksums)
 and runs the visible tests, reporting which pass. Hidden checks are not
 involved: students never have them.
+
+It is the one command of the light, student install (`pip install autograder`, no
+extras): it imports neither TensorFlow nor nbgrader; the notebook's own kernel brings
+whatever the notebook needs (in Colab, its TensorFlow).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from pathlib import Path
 
 from autograder.config import AssignmentConfig, Limits, load_assignment
 from autograder.exceptions import AssignmentNotFound, NotebookError
-from autograder.notebook import TEST, cell_role, grade_id, read_notebook
+from autograder.notebook import TEST, cell_role, grade_id, nbgrader_checksum, read_notebook
 from autograder.sandbox import Sandbox
 from autograder.session import KernelSession
 
@@ -61,8 +65,6 @@ def find_config(path: Path, assignment: str | None = None) -> AssignmentConfig |
 
 
 def submittability(nb, assignment: str | None) -> tuple[str | None, list[str]]:
-    from nbgrader.utils import compute_checksum
-
     problems: list[str] = []
     meta = nb.metadata.get("autograder", {})
     if not isinstance(meta, dict):
@@ -89,7 +91,7 @@ def submittability(nb, assignment: str | None) -> tuple[str | None, list[str]]:
             continue
         if meta_nb.get("locked") or cell_role(cell) == TEST:
             checksum = meta_nb.get("checksum")
-            if checksum and compute_checksum(cell) != checksum:
+            if checksum and nbgrader_checksum(cell) != checksum:
                 problems.append(
                     f"locked cell {grade_id(cell)!r} was edited: undo your changes to it"
                 )

@@ -447,6 +447,31 @@ def test_call_with_model_builds_a_conv_model(tmp_path, keras):
 
 
 @pytest.mark.slow
+def test_call_with_model_layers_before_and_after(tmp_path, keras):
+    """A weightless layer in front and a second Conv2D behind: the first Conv2D is
+    neither layer 0 nor the last layer, so a check can tell which one was used."""
+
+    def inspect(model):
+        return [type(layer).__name__ for layer in model.layers], [
+            layer.get_weights()[0] for layer in model.layers if layer.get_weights()
+        ]
+
+    rng = np.random.default_rng(3)
+    first = rng.normal(size=(3, 3, 1, 4)).astype(np.float32)
+    second = rng.normal(size=(2, 2, 4, 5)).astype(np.float32)
+    names, kernels = _sub(tmp_path, {"inspect": inspect}).call_with_model(
+        "inspect",
+        kernel=first,
+        input_shape=(8, 8, 1),
+        layers_before=(("Rescaling", {"scale": 0.5}),),
+        kernels_after=(second,),
+    )
+    assert names == ["Rescaling", "Conv2D", "Conv2D"]
+    np.testing.assert_array_equal(kernels[0], first)
+    np.testing.assert_array_equal(kernels[1], second)
+
+
+@pytest.mark.slow
 def test_model_returned_through_the_bridge(tmp_path, keras):
     def make():
         return _sequential(keras, keras.layers.Dense(2, name="out"))

@@ -185,3 +185,23 @@ def test_a_declared_huge_activation_is_refused(tmp_path):
     config["config"]["layers"][0]["config"]["batch_shape"] = [None, 784, 1]
     with pytest.raises(UnsafeModel, match="outputs 784,000,000 values"):
         admit(_archive(tmp_path, config), tmp_path, Limits())
+
+
+@pytest.mark.slow
+def test_each_layer_names_its_inbound_layers(tmp_path, keras, host):
+    """Branches are visible as data: a layer fed by two others names both (Functional),
+    a Sequential layer names the one before it; get_config() alone says neither."""
+    inputs = keras.Input(shape=(6, 6, 1))
+    a = keras.layers.Conv2D(2, 3, name="a")(inputs)
+    b = keras.layers.Conv2D(2, 3, name="b")(inputs)
+    merged = keras.layers.Concatenate(name="merged")([a, b])
+    out = keras.layers.Dense(3, name="out")(keras.layers.Flatten(name="flat")(merged))
+    model = host.model(_saved(tmp_path, keras.Model(inputs, out)), tmp_path, "functional")
+    inbound = {layer.name: layer.inbound for layer in model.layers}
+    assert inbound["a"] == inbound["b"] == (model.layers[0].name,)
+    assert inbound["merged"] == ("a", "b")
+    assert inbound["flat"] == ("merged",) and inbound["out"] == ("flat",)
+
+    seq = _sequential(keras, keras.layers.Dense(3, name="d1"), keras.layers.Dense(2, name="d2"))
+    model = host.model(_saved(tmp_path, seq, "s.keras"), tmp_path, "sequential")
+    assert [layer.inbound for layer in model.layers][1] == ("d1",)

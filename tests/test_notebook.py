@@ -298,3 +298,18 @@ def test_odd_cell_shapes_never_crash_restore(tmp_path, toy_key, toy_release, edi
     r = restore(nb, toy_release)
     ids = [grade_id(c) for c in r.notebook.cells if grade_id(c)]
     assert ids == [grade_id(c) for c in toy_release.cells]
+
+
+def test_nbgrader_checksum_matches_nbgrader(toy_key):
+    """The student checker's checksum is nbgrader's, for every kind of cell (and edits)."""
+    from nbgrader.utils import compute_checksum
+
+    from autograder.notebook import nbgrader_checksum
+
+    cells = [c for c in toy_key.cells if "nbgrader" in c.metadata]
+    assert cells
+    for cell in cells:
+        assert nbgrader_checksum(cell) == compute_checksum(cell)
+        edited = copy.deepcopy(cell)
+        edited.source += "\n# edited"
+        assert nbgrader_checksum(edited) == compute_checksum(edited) != compute_checksum(cell)

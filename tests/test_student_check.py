@@ -193,3 +193,20 @@ def test_check_uses_the_assignments_limits_skip_tags_and_env(tmp_path, toy, toy_
     made.clear()
     student_check.check_notebook(write(toy_key, tmp_path / "toy.ipynb"), config=toy)
     assert not any("trained" in src for src in made[1])
+
+
+def test_student_entry_point_imports_no_grading_stack():
+    """`autograder check` must work from the base install (no extras): importing the CLI
+    and the checker loads neither TensorFlow, Keras, nbgrader nor pytest."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, autograder.cli, autograder.student_check; "
+        "heavy = ('tensorflow', 'keras', 'nbgrader', 'pytest', 'rich', 'scipy', 'matplotlib'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "[]", out.stdout

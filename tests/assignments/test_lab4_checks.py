@@ -231,3 +231,27 @@ def test_reference_params_match_keras():
             conv.count_params(),
             dense.count_params(),
         )
+
+
+# -- the parameter budget is charged once, by the accuracy question ------------------------
+
+OVER_BUDGET = REPO / "tests" / "fixtures" / "lab4" / "mutants" / "over_parameter_budget.py"
+
+
+@pytest.mark.slow
+def test_parameter_budget_is_charged_once(config, reference_namespace, tmp_path):
+    """A build_model over `[accuracy] max_params` keeps build_model's points and is refused
+    by the accuracy question before any training (0 there, with the reason)."""
+    from autograder import training
+    from autograder.exceptions import AutograderError
+
+    ns = run_source(OVER_BUDGET, dict(reference_namespace))
+    results = grade(config, ns, "build_model", tmp_path)
+    assert not failures(results), failures(results)
+    submission = LocalSubmission(ns, tmp_path / "scratch-acc", student="budget")
+    try:
+        model = submission.call_model("build_model")
+        with pytest.raises(AutograderError, match="parameters, more than the 300,000"):
+            training.train_and_evaluate(model, config.accuracy, workdir=tmp_path / "train")
+    finally:
+        submission.close()

@@ -186,8 +186,8 @@ def test_questions_points_and_cell_order(nb):
             "solution": False,
             "task": False,
         }
-        assert test.source.count("### BEGIN HIDDEN TESTS") == 1
-        assert test.source.count("### END HIDDEN TESTS") == 1
+        # One source of truth: hidden tests live only in checks/ (README, "Hidden tests")
+        assert "HIDDEN TESTS" not in test.source, f"{gid}: move hidden tests to checks/"
     for gid, points in MANUAL.items():
         (cell,) = [c for c in cells if nbg(c)["grade_id"] == gid]
         assert cell.cell_type == "markdown"
@@ -761,3 +761,47 @@ def test_notebook_runs_top_to_bottom_in_quick_mode(tmp_path, monkeypatch):
     )
     assert list((work / "logs" / "lab4").rglob("events.out.tfevents.*"))
     assert sorted(p.name for p in work.iterdir() if p.suffix == ".ipynb") == [NOTEBOOK.name]
+
+
+def _assert_rubrics_shown(nb):
+    from autograder.config import load_config
+
+    config = load_config(
+        Path(__file__).resolve().parents[2] / "assignments/lab4-cnn/assignment.toml"
+    )
+    prompts = {"experiments": "experiments_question", "dataset_comparison": "dataset_question"}
+    cells = {nbg(c)["grade_id"]: c for c in nb.cells}
+    for question, prompt in prompts.items():
+        cell = cells[prompt]
+        assert nbg(cell)["locked"]
+        text = " ".join(cell.source.split())
+        rubric = config.questions[question].rubric
+        assert rubric, question
+        for item in rubric:
+            plural = "s" if item.points != 1 else ""
+            assert f"{item.points:g} point{plural}: {' '.join(item.description.split())}" in text
+
+
+def test_manual_questions_show_their_rubric(nb):
+    """Students see what earns the points: every rubric item of assignment.toml, with its
+    points, is in the question's prompt (a locked cell)."""
+    _assert_rubrics_shown(nb)
+
+
+@pytest.mark.slow
+def test_released_notebook_shows_the_rubrics_and_the_checker():
+    from autograder.config import load_config
+    from autograder.release import release_notebook
+
+    released = release_notebook(
+        load_config(Path(__file__).resolve().parents[2] / "assignments/lab4-cnn/assignment.toml")
+    )
+    _assert_rubrics_shown(released)
+    test_check_instructions_for_colab(released)
+
+
+def test_check_instructions_for_colab(nb):
+    """The second cell tells students how to install the light checker and run it."""
+    cell = nb.cells[1]
+    assert nbg(cell)["grade_id"] == "check_instructions" and nbg(cell)["locked"]
+    assert "!pip install" in cell.source and "!autograder check lab4-cnn.ipynb" in cell.source

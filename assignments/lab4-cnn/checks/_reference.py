@@ -217,6 +217,54 @@ def count_conv2d(model) -> int:
     return sum(layer.class_name == "Conv2D" for layer in all_layers(model))
 
 
+def conv2d_depth(model) -> int:
+    """The most Conv2D layers on one path from the input to the output.
+
+    Counts only convolutions applied one after another: a Conv2D on a parallel branch
+    (merged with Add or Concatenate) makes the model wider, not deeper. Paths follow
+    each layer's inbound layers; a nested model counts as its own deepest path; a layer
+    whose inputs are unknown (the model host could not say) follows the layer before it.
+    """
+    layers = list(model.layers)
+    depth: dict[str, int] = {}
+    for i, layer in enumerate(layers):
+        if "/" in layer.path:
+            continue  # inside a nested model: counted through that model below
+        inner = [lyr for lyr in layers if lyr.path.startswith(layer.path + "/")]
+        if inner:
+            own = _inner_depth(inner, layer.path + "/")
+        else:
+            own = int(layer.class_name == "Conv2D")
+        parents = layer.inbound if layer.inbound else ()
+        if not parents and i > 0 and not any(lyr.inbound for lyr in layers):
+            parents = (_previous_top(layers, i),)
+        depth[layer.name] = own + max((depth.get(p, 0) for p in parents), default=0)
+    return max(depth.values(), default=0)
+
+
+def _previous_top(layers, i) -> str:
+    for layer in reversed(layers[:i]):
+        if "/" not in layer.path:
+            return layer.name
+    return ""
+
+
+def _inner_depth(inner, prefix) -> int:
+    """conv2d_depth of a nested model, from its layers (paths relative to `prefix`)."""
+    from types import SimpleNamespace
+
+    relative = [
+        SimpleNamespace(
+            name=lyr.name,
+            path=lyr.path[len(prefix) :],
+            class_name=lyr.class_name,
+            inbound=lyr.inbound,
+        )
+        for lyr in inner
+    ]
+    return conv2d_depth(SimpleNamespace(layers=relative))
+
+
 def count_pooling(model) -> int:
     return sum("Pool" in layer.class_name for layer in all_layers(model))
 

@@ -2,17 +2,20 @@
 
 The model comes back loaded in the grader with safe_mode=True; everything below
 inspects or runs that copy, never the student's objects.
+
+The parameter budget (fewer than 300,000, `[accuracy] max_params`) is charged once, in
+the `accuracy` question, not here: the budget exists so that the accuracy thresholds
+compare like with like, and the grader refuses to train a model over it (0 of the
+accuracy points, with a message naming the count and the limit). Charging it here too
+would take points twice for one mistake.
 """
 
 import _reference as ref
-import numpy as np
 import pytest
 
-from autograder.checks import expect, fail
+from autograder.checks import expect
 
 pytestmark = pytest.mark.question("build_model")
-
-MAX_PARAMS = 300_000  # the notebook's rule for build_model
 
 
 @pytest.fixture(scope="module")
@@ -61,19 +64,6 @@ def test_arguments_used(submission, rng):
     model = submission.call_model("build_model", input_shape=(36, 30, 1), num_classes=3)
     what = "build_model(input_shape=(36, 30, 1), num_classes=3)"
     ref.check_classifier(model, (36, 30, 1), 3, rng, what, softmax=False)
-
-
-@pytest.mark.points(1)
-def test_parameter_budget(default_model):
-    ref.forward(default_model, np.zeros((1, 28, 28, 1), np.float32))  # builds an unbuilt model
-    try:
-        n = int(default_model.count_params())
-    except Exception:  # noqa: BLE001 - a model that cannot be built has no parameter count
-        fail("build_model(): the model's parameters cannot be counted (is it built?)")
-    expect(
-        n < MAX_PARAMS,
-        f"build_model(): the model has {n:,} parameters, the limit is {MAX_PARAMS:,}",
-    )
 
 
 @pytest.mark.points(1)

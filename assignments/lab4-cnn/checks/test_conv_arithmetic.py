@@ -1,4 +1,9 @@
-"""conv_output_size, same_padding and tf_output_size: output-size arithmetic."""
+"""conv_output_size, same_padding and tf_output_size: output-size arithmetic.
+
+The notebook asks for Python ints and its visible test demands one, so every check here
+does too (`exact_type`): a float such as 5.0, even with the right value, fails. numpy
+integers count as ints (they cross the bridge as plain ints).
+"""
 
 import _reference as ref
 import pytest
@@ -16,13 +21,13 @@ def call_text(fn, args, kwargs):
 def check_output_size(submission, n, k, **kwargs):
     got = submission.call("conv_output_size", n, k, **kwargs)
     expected = ref.conv_output_size(n, k, **kwargs)
-    expect_int(got, expected, what=call_text("conv_output_size", (n, k), kwargs))
+    expect_int(got, expected, what=call_text("conv_output_size", (n, k), kwargs), exact_type=True)
 
 
 def check_tf_size(submission, n, k, **kwargs):
     got = submission.call("tf_output_size", n, k, **kwargs)
     expected = ref.tf_output_size(n, k, **kwargs)
-    expect_int(got, expected, what=call_text("tf_output_size", (n, k), kwargs))
+    expect_int(got, expected, what=call_text("tf_output_size", (n, k), kwargs), exact_type=True)
 
 
 @pytest.mark.points(2)
@@ -67,7 +72,10 @@ def test_same_padding(submission):
     """Per-side padding that keeps the size for an odd kernel at stride 1."""
     for k in (1, 3, 5, 7, 11):
         expect_int(
-            submission.call("same_padding", k), ref.same_padding(k), what=f"same_padding({k})"
+            submission.call("same_padding", k),
+            ref.same_padding(k),
+            what=f"same_padding({k})",
+            exact_type=True,
         )
 
 

@@ -33,9 +33,11 @@ def test_arguments_used(submission, rng):
 
 @pytest.mark.points(3)
 def test_more_conv_layers_than_build_model(submission, deeper_model, record_property):
-    deeper = ref.count_conv2d(deeper_model)
+    """Deeper means more Conv2D layers one after another on the way from input to output
+    (`_reference.conv2d_depth`); one on a parallel branch does not count."""
+    deeper = ref.conv2d_depth(deeper_model)
     try:
-        base = ref.count_conv2d(submission.call_model("build_model"))
+        base = ref.conv2d_depth(submission.call_model("build_model"))
         against = f"build_model() has {base}"
     except BridgeError:
         base = MIN_DEEPER - 1
@@ -44,8 +46,9 @@ def test_more_conv_layers_than_build_model(submission, deeper_model, record_prop
     needed = max(base + 1, MIN_DEEPER)
     expect(
         deeper >= needed,
-        f"build_deeper_model(): the model has {deeper} Conv2D layer(s) and {against}; "
-        f"a deeper model needs at least {needed}",
+        f"build_deeper_model(): the model has {deeper} Conv2D layer(s) one after another "
+        f"from input to output and {against}; a deeper model needs at least {needed} in a "
+        "row (a Conv2D on a parallel branch does not make it deeper)",
     )
 
 

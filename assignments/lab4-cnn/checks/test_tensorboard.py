@@ -192,11 +192,27 @@ def test_log_images_rgb(submission, rng):
     check_images(at_step(mine, step, "rgb", what), images, 2, what)
 
 
-def filters(submission, kernel, input_shape):
-    got = submission.call_with_model("filters_to_images", kernel=kernel, input_shape=input_shape)
+# Models handed to filters_to_images: its first Conv2D is not always `model.layers[0]`
+# (a Rescaling in front) nor the only Conv2D (another one behind it).
+RESCALING = (("Rescaling", {"scale": 1 / 255}),)
+
+
+def filters(submission, kernel, input_shape, layers_before=(), kernels_after=()):
+    got = submission.call_with_model(
+        "filters_to_images",
+        kernel=kernel,
+        input_shape=input_shape,
+        layers_before=layers_before,
+        kernels_after=kernels_after,
+    )
+    layout = (
+        "".join(f"{cls} -> " for cls, _ in layers_before)
+        + "Conv2D"
+        + " -> Conv2D" * len(kernels_after)
+    )
     what = (
-        f"filters_to_images on a model whose first Conv2D has a {ref.dims(kernel.shape)} "
-        "kernel (kh x kw x in x out)"
+        f"filters_to_images on a model ({layout}) whose first Conv2D has a "
+        f"{ref.dims(kernel.shape)} kernel (kh x kw x in x out)"
     )
     return as_array(got, what=what), what
 
@@ -220,10 +236,22 @@ def test_filters_to_images_values(submission, rng):
 
 
 @pytest.mark.points(2)
+def test_filters_to_images_first_conv2d(submission, rng):
+    """The FIRST Conv2D, wherever it is: not layer 0 (a Rescaling comes first), not the last."""
+    kernel = rng.normal(size=(3, 3, 1, 4)).astype(np.float32)
+    after = rng.normal(size=(2, 2, 4, 6)).astype(np.float32)
+    got, what = filters(submission, kernel, (10, 10, 1), RESCALING)
+    expect_array(got, ref.filters_to_images(kernel), what=what)
+    got, what = filters(submission, kernel, (10, 10, 1), RESCALING, (after,))
+    expect_array(got, ref.filters_to_images(kernel), what=what)
+
+
+@pytest.mark.points(2)
 def test_filters_to_images_input_channel_0(submission, rng):
     """With several input channels, the images show input channel 0."""
     kernel = rng.normal(size=(3, 3, 3, 4)).astype(np.float32)
-    got, what = filters(submission, kernel, (8, 8, 3))
+    after = rng.normal(size=(3, 3, 4, 2)).astype(np.float32)
+    got, what = filters(submission, kernel, (8, 8, 3), kernels_after=(after,))
     expect_array(got, ref.filters_to_images(kernel), what=what)
 
 
@@ -232,5 +260,5 @@ def test_filters_to_images_constant_filter(submission, rng):
     """A constant filter (no range to scale) becomes all zeros, never NaN."""
     kernel = rng.normal(size=(2, 3, 1, 3)).astype(np.float32)
     kernel[:, :, 0, 1] = 0.25
-    got, what = filters(submission, kernel, (7, 7, 1))
+    got, what = filters(submission, kernel, (7, 7, 1), RESCALING)
     expect_array(got, ref.filters_to_images(kernel), what=f"{what}, one filter constant")
