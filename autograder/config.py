@@ -498,8 +498,8 @@ def load_config(path: Path) -> AssignmentConfig:
         quick_env=quick_env,
         env=env,
         preload=tuple(preload),
-        late=_read_late(top.sub("late", required=False)),
-        similarity=_read_similarity(top.sub("similarity", required=False)),
+        late=_read_late(top.optional_sub("late")),
+        similarity=_read_similarity(top.optional_sub("similarity")),
     )
     top.done()
     return cfg
