@@ -25,8 +25,8 @@ from jupyter_client import KernelManager
 from zmq.utils.monitor import recv_monitor_message
 
 from autograder import kernel_side
-from autograder.kinds import OutcomeKind
 from autograder.exceptions import SandboxError
+from autograder.kinds import OutcomeKind
 from autograder.sandbox import Sandbox
 from autograder.warm import ForkedProvisioner, Zygote
 
@@ -248,7 +248,11 @@ class SandboxedKernel:
                     last_alive_check = now
                     if not self.is_alive():
                         return CellOutcome(
-                            OutcomeKind.DIED, "the kernel died", "".join(kept), now - start, seen_bytes
+                            OutcomeKind.DIED,
+                            "the kernel died",
+                            "".join(kept),
+                            now - start,
+                            seen_bytes,
                         )
                     if self._message_dropped():
                         return CellOutcome(
@@ -260,7 +264,9 @@ class SandboxedKernel:
                         )
                     reason = watch() if watch is not None else None
                     if reason:
-                        return CellOutcome(OutcomeKind.CPU, reason, "".join(kept), now - start, seen_bytes)
+                        return CellOutcome(
+                            OutcomeKind.CPU, reason, "".join(kept), now - start, seen_bytes
+                        )
                 continue
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
