@@ -44,6 +44,9 @@ class FakeSession:
     def run_cells(self, cells: list[tuple[int, str]]) -> None:
         self.cells += cells
 
+    def cpu_seconds(self) -> float:
+        return 0.0
+
     def close(self) -> None:
         self.closed = True
 
