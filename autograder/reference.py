@@ -37,7 +37,7 @@ from typing import Any
 from autograder import training
 from autograder.config import AccuracyConfig
 from autograder.datasets import Dataset
-from autograder.exceptions import AutograderError
+from autograder.exceptions import AutograderError, ReferenceModelError
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,9 @@ def cache_key(
 ) -> str:
     """A hash of everything that can change the reference's trained accuracy."""
     if config.reference is None:
-        raise AutograderError("this [accuracy] section names no reference model")
+        raise ReferenceModelError(
+            'this [accuracy] section names no reference model; add reference = "...py"'
+        )
     budget = training.select_budget(config, device)
     package = Path(training.__file__).resolve().parent
     code = hashlib.sha256()
@@ -104,12 +106,12 @@ def load_builder(path: Path) -> Callable[..., Any]:
     """`build_reference` from the instructor's module (trusted code, like the checks)."""
     spec = importlib.util.spec_from_file_location(f"_ag_reference_{path.stem}", path)
     if spec is None or spec.loader is None:
-        raise AutograderError(f"{path}: cannot be imported as a Python module")
+        raise ReferenceModelError(f"{path}: cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     builder = getattr(module, BUILDER, None)
     if not callable(builder):
-        raise AutograderError(
+        raise ReferenceModelError(
             f"{path} defines no {BUILDER}(input_shape, num_classes); add it, returning the "
             "reference Keras model"
         )
@@ -207,7 +209,7 @@ def _train_reference(
             for seed in config.training_seeds
         ]
     except AutograderError as exc:
-        raise AutograderError(
+        raise ReferenceModelError(
             f"the reference model ({config.reference}) could not be trained: {exc}. "
             "Fix the reference module; no student is graded against a missing reference"
         ) from None

@@ -16,7 +16,7 @@ import pytest
 from autograder import reference, training
 from autograder.config import AccuracyConfig, AccuracyMode, TrainingBudget
 from autograder.datasets import Dataset
-from autograder.exceptions import AutograderError
+from autograder.exceptions import AutograderError, ReferenceModelError
 
 BUDGET = TrainingBudget(1, 32, ((0.5, 1.0),), 100, 50, "tiny budget", ((0.9, 1.0),))
 CPU = training.DeviceInfo("cpu", "test CPU (2 CPUs)", "tensorflow")
@@ -135,7 +135,7 @@ def test_a_corrupt_cache_file_is_retrained(config):
 
 def test_a_module_without_build_reference_is_the_graders_error(config):
     config.reference.write_text("x = 1\n")
-    with pytest.raises(AutograderError, match="defines no build_reference"):
+    with pytest.raises(ReferenceModelError, match="defines no build_reference"):
         reference.reference_accuracy(
             config, dataset=_dataset(), device=CPU, threads=2, train=FakeTrainer()
         )
@@ -145,7 +145,7 @@ def test_a_failed_reference_training_names_the_reference(config):
     def broken(*args, **kwargs):
         raise AutograderError("training the model failed: boom")
 
-    with pytest.raises(AutograderError, match=r"reference model .*ref\.py.* boom"):
+    with pytest.raises(ReferenceModelError, match=r"reference model .*ref\.py.* boom"):
         reference.reference_accuracy(config, dataset=_dataset(), device=CPU, train=broken)
 
 

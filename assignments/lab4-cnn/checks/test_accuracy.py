@@ -40,7 +40,12 @@ from autograder.config import (
     load_config,
 )
 from autograder.datasets import load_dataset
-from autograder.exceptions import AutograderError, DatasetUnavailable, UnsafeModel
+from autograder.exceptions import (
+    AutograderError,
+    DatasetUnavailable,
+    ReferenceModelError,
+    UnsafeModel,
+)
 
 pytestmark = pytest.mark.question("accuracy")
 
@@ -106,10 +111,6 @@ def graded(submission, assignment) -> Graded:
     device = training.detect_device()
     budget = training.select_budget(accuracy, device)
     out = Graded(budget=budget, label=training.budget_label(budget, device))
-    # The reference is the grader's: a reference that cannot be trained raises here.
-    ref = None
-    if accuracy.reference is not None and accuracy.mode is AccuracyMode.RELATIVE:
-        ref = reference.reference_accuracy(accuracy, dataset=dataset, device=device)
     shape = INPUT_SHAPES[accuracy.dataset]
     call = f"{accuracy.function}(input_shape={shape}, num_classes={NUM_CLASSES})"
     workdir = Path(tempfile.mkdtemp(prefix="ag-accuracy-"))
@@ -120,6 +121,11 @@ def graded(submission, assignment) -> Graded:
             model = submission.call_model(
                 accuracy.function, input_shape=shape, num_classes=NUM_CLASSES
             )
+            ref = None
+            if accuracy.mode is AccuracyMode.RELATIVE:
+                # trained once per device and budget, then cached; the grader's problem if
+                # it fails (ReferenceModelError is raised, never blamed on the student)
+                ref = reference.reference_accuracy(accuracy, dataset=dataset, device=device)
             out.result = grade_accuracy(
                 model,
                 accuracy,
@@ -128,7 +134,7 @@ def graded(submission, assignment) -> Graded:
                 workdir=workdir / "train",
                 reference=ref,
             )
-    except DatasetUnavailable:
+    except (DatasetUnavailable, ReferenceModelError):
         raise
     except UnsafeModel as exc:
         out.error = f"the model from {call} cannot be trained by the grader: {exc}"
