@@ -160,7 +160,7 @@ def grade_submission(
 def _zygote(config: AssignmentConfig, data_dirs: list[Path]) -> Zygote | None:
     """This worker's warm zygote for the assignment, or None to start kernels cold."""
     try:
-        return zygote_for(config.preload, data_dirs, config.limits)
+        return zygote_for(config.preload, data_dirs, config.limits, config.env)
     except SandboxError as exc:
         log.warning("warm kernels unavailable, starting them cold: %s", exc)
         return None

@@ -21,7 +21,7 @@ from pathlib import Path
 from queue import Empty
 
 import zmq
-from jupyter_client import KernelManager
+from jupyter_client import BlockingKernelClient, KernelManager
 from zmq.utils.monitor import recv_monitor_message
 
 from autograder import kernel_side
@@ -75,7 +75,7 @@ class _SandboxedKernelManager(KernelManager):
         ]
         return argv if self.warm else self.sandbox.wrap(argv)
 
-    def write_connection_file(self, **kwargs):  # type: ignore[override]
+    def write_connection_file(self, **kwargs):
         super().write_connection_file(**kwargs)
         # The kernel runs as the sandbox's uid and must read the file it connects with.
         os.chmod(self.connection_file, 0o644)
@@ -92,7 +92,7 @@ class SandboxedKernel:
 
     def __post_init__(self) -> None:
         self.km: _SandboxedKernelManager | None = None
-        self.kc = None
+        self.kc: BlockingKernelClient | None = None
         self.restarts = 0
         self._context: zmq.Context | None = None
         self._monitor: zmq.Socket | None = None
@@ -104,7 +104,9 @@ class SandboxedKernel:
         run = self.sandbox.run_dir
         km.connection_file = str(run / "kernel.json")
         km.ip = str(run / "k")
-        km.kernel_spec.interrupt_mode = "message"  # signals don't cross bwrap's session
+        spec = km.kernel_spec
+        assert spec is not None, "no python3 kernel spec: is ipykernel installed?"
+        spec.interrupt_mode = "message"  # signals don't cross bwrap's session
         if self.zygote is not None:
             km.warm = True
             km.kernel_id = str(uuid.uuid4())
@@ -264,8 +266,9 @@ class SandboxedKernel:
                         )
                     reason = watch() if watch is not None else None
                     if reason:
+                        kept_text = "".join(kept)
                         return CellOutcome(
-                            OutcomeKind.CPU, reason, "".join(kept), now - start, seen_bytes
+                            OutcomeKind.CPU, reason, kept_text, now - start, seen_bytes
                         )
                 continue
             if msg.get("parent_header", {}).get("msg_id") != msg_id:

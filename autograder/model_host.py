@@ -124,6 +124,7 @@ class _HostBase:
     """Admission, one load per archive, and decoding; the transport is the subclass's."""
 
     limits: Limits
+    _calls: _Calls
 
     def __init__(self) -> None:
         self._models: dict[str, StudentModel] = {}
@@ -183,6 +184,9 @@ class _HostBase:
 
     def predict(self, key: str, x: np.ndarray) -> Any:
         return self._request("predict", key, "running the model", x=x)
+
+    def close(self) -> None:
+        raise NotImplementedError
 
 
 def _cause(exc: Exception) -> str:

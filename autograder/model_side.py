@@ -17,7 +17,7 @@ import json
 import math
 import sys
 
-MODELS = {}
+MODELS: dict = {}
 
 
 def _bridge():

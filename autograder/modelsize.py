@@ -81,8 +81,9 @@ class _Sizer:
     def model(self, node: Any, shape: Shape | None, depth: int) -> Shape | None:
         if depth > 8 or not isinstance(node, dict):
             return None
-        config = node.get("config") if isinstance(node.get("config"), dict) else {}
-        layers = config.get("layers") if isinstance(config.get("layers"), list) else []
+        config = _dict(node.get("config"))
+        layers = config.get("layers")
+        layers = layers if isinstance(layers, list) else []
         if node.get("class_name") == "Sequential":
             shape = _shape(config.get("build_input_shape")) or shape
             for layer in layers:
@@ -100,7 +101,7 @@ class _Sizer:
         if not isinstance(node, dict):
             return None
         cls = node.get("class_name")
-        config = node.get("config") if isinstance(node.get("config"), dict) else {}
+        config = _dict(node.get("config"))
         name = str(config.get("name") or node.get("name") or cls)[:60]
         if cls in MODELS:
             return self.model(node, shape if not isinstance(shape, list) else None, depth + 1)
@@ -213,9 +214,9 @@ def _size(cls: str, c: dict[str, Any], shape: Shape | None, inputs: list) -> tup
         shapes = [s for s in inputs if s]
         try:
             total = sum(s[axis] or 0 for s in shapes)
-            out = list(shapes[0])
-            out[axis] = total
-            return 0, tuple(out)
+            joined = list(shapes[0])
+            joined[axis] = total
+            return 0, tuple(joined)
         except (IndexError, TypeError):
             return 0, None
     if cls in ("SimpleRNN", "GRU", "LSTM"):
@@ -276,6 +277,10 @@ def _inbound_shapes(nodes: Any) -> list[Shape]:
 
     walk(nodes, 0)
     return found
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _shape(value: Any) -> Shape | None:

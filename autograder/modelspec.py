@@ -112,7 +112,7 @@ class ModelSpec:
                 name=_text(layer.get("name")),
                 class_name=_text(layer.get("class_name")),
                 path=_text(layer.get("path")),
-                config=layer.get("config") if isinstance(layer.get("config"), dict) else {},
+                config=_dict(layer.get("config")),
                 output_shape=_shape(layer.get("output_shape")),
                 params=_count(layer.get("params")),
             )
@@ -127,6 +127,10 @@ class ModelSpec:
             layers=layers,
             compile_config=compiled,
         )
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _text(value: Any) -> str:

@@ -89,12 +89,6 @@ class AutograderPlugin:
     def assignment(self) -> AssignmentConfig:
         return self.config
 
-    @property
-    def _config(self) -> AssignmentConfig:
-        """Deprecated alias of `config`, kept until assignments' checks use
-        `assignment_config` (it is being rewritten under issue #13)."""
-        return self.config
-
     @pytest.fixture
     def rng(self, request: pytest.FixtureRequest) -> np.random.Generator:
         digest = hashlib.sha256(request.node.nodeid.split("::", 1)[-1].encode()).digest()

@@ -28,7 +28,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from autograder.sandbox import CGROUP_ROOTS, CGROUP_V2, capabilities, remove_cgroup_dir
+from autograder.sandbox import capabilities, create_cgroup, remove_cgroup_dir
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,8 @@ class _WorkerCgroup:
         kind = capabilities().cgroup
         name = f"autograder-worker-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.kind = kind
-        self.dir = (CGROUP_ROOTS["memory"] if kind == "v1" else CGROUP_V2) / name
-        self.dir.mkdir()
+        self.dirs = create_cgroup(kind, name)
+        self.dir = self.dirs[0]  # v1: the memory controller's; v2: the one folder
         limit = str(memory_mib << 20)
         if kind == "v1":
             (self.dir / "memory.limit_in_bytes").write_text(limit)
@@ -98,7 +98,8 @@ class _WorkerCgroup:
             (self.dir / "memory.swap.max").write_text("0")
 
     def add(self, pid: int) -> None:
-        (self.dir / "cgroup.procs").write_text(str(pid))
+        for d in self.dirs:
+            (d / "cgroup.procs").write_text(str(pid))
 
     def oom_killed(self) -> bool:
         try:
@@ -128,11 +129,13 @@ class _WorkerCgroup:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        remove_cgroup_dir(self.dir)
+        for d in self.dirs:
+            remove_cgroup_dir(d)
 
 
 class _Worker:
     def __init__(self, ctx: Any, fn: Callable[..., Any], memory_mib: int | None) -> None:
+        self.conn: Connection
         self.conn, child = ctx.Pipe()
         self.cgroup = _WorkerCgroup(memory_mib) if memory_mib else None
         self.process = ctx.Process(target=_worker_main, args=(child, fn), daemon=True)
@@ -204,17 +207,19 @@ class CappedPool:
                         idle = self._start()
                         workers.append(idle)
                     idle.send(queue.pop())
-                busy = {w.conn: w for w in workers if w.task is not None}
+                busy: dict[Any, _Worker] = {w.conn: w for w in workers if w.task is not None}
                 busy |= {w.process.sentinel: w for w in workers if w.task is not None}
                 for ready in wait(list(busy)):
                     worker = busy[ready]
                     if worker.task is None:
                         continue  # both its pipe and its sentinel were ready
                     if ready is worker.conn:
+                        result: Any = None
+                        memory: TaskMemory | None = None
                         try:
                             result, memory = worker.conn.recv()
                         except (EOFError, OSError):
-                            result, memory = None, None
+                            pass
                         if result is not None:
                             worker.task = None
                             yield result, memory

@@ -232,15 +232,15 @@ class KernelSession:
     def serve(self, calldir: Path, function: str, code: str) -> None:
         if function in self.poisoned:
             raise BridgeError(f"{function} was not called again: {self.poisoned[function]}")
+        spent = self._over_budget()
+        if spent:
+            self.gave_up = True
+            raise BridgeError(f"{function} was not called: {spent}")
         if self.gave_up:
             raise BridgeError(f"{function} was not called: the notebook's kernel kept failing")
         budget = min(self.limits.call_timeout_s, self.remaining())
         if budget <= 0:
             raise BridgeError(f"{function} was not called: the submission's time limit was reached")
-        spent = self._over_budget()
-        if spent:
-            self.gave_up = True
-            raise BridgeError(f"{function} was not called: {spent}")
         outcome = self.kernel.execute(code, timeout=budget, watch=self._over_budget)
         kind = self._classify(outcome)
         if kind is None or kind == IncidentKind.ERROR:

@@ -102,7 +102,7 @@ def find_similar(
             if fp.token_coverage >= minimum and fp.hashes:
                 prints[student] = fp
         compared[cell] = len(prints)
-        found = []
+        found: list[tuple] = []
         for a, b in combinations(sorted(prints), 2):
             fa, fb = prints[a], prints[b]
             common = len(fa.hashes & fb.hashes)

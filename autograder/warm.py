@@ -39,11 +39,10 @@ from autograder import logs, zygote_side
 from autograder.config import Limits
 from autograder.exceptions import SandboxError
 from autograder.sandbox import (
-    CGROUP_ROOTS,
-    CGROUP_V2,
     Sandbox,
     bwrap_args,
     capabilities,
+    create_cgroup,
     python_paths,
     remove_cgroup_dir,
     sandbox_env,
@@ -87,14 +86,7 @@ class Zygote:
         self.base = Path(tempfile.mkdtemp(prefix="autograder-warm-", dir=WARM_DIR)).resolve()
         os.chmod(self.base, 0o711)  # each submission's folder inside is its own uid's, 0700
         self.cgroup_name = f"autograder-warm-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        if caps.cgroup == "v1":
-            self.cgroup_dirs = [root / self.cgroup_name for root in CGROUP_ROOTS.values()]
-        else:
-            self.cgroup_dirs = [CGROUP_V2 / self.cgroup_name]
-        for d in self.cgroup_dirs:
-            d.mkdir()
-        if caps.cgroup == "v2":
-            (self.cgroup_dirs[0] / "cgroup.subtree_control").write_text("+memory +pids")
+        self.cgroup_dirs = create_cgroup(caps.cgroup, self.cgroup_name, delegate=True)
         argv = bwrap_args(
             caps.bwrap or "bwrap",
             readonly=self.readonly,
@@ -220,18 +212,29 @@ _ZYGOTES: dict[tuple, Zygote] = {}
 _ZLOCK = threading.Lock()
 
 
-def zygote_for(preload: tuple[str, ...], readonly: list[Path], limits: Limits) -> Zygote | None:
-    """This process's zygote for these modules and read-only folders, started on first use."""
+def zygote_for(
+    preload: tuple[str, ...],
+    readonly: list[Path],
+    limits: Limits,
+    env: dict[str, str] | None = None,
+) -> Zygote | None:
+    """This process's zygote for these modules and read-only folders, started on first use.
+
+    `env` is the assignment's kernel environment: the preloaded modules read some of it
+    once, at import (TensorFlow's log level and thread pools), so the zygote imports them
+    under it.
+    """
     if not preload or not available():
         return None
-    key = (tuple(preload), tuple(str(p) for p in readonly))
+    env = dict(env or {})
+    key = (tuple(preload), tuple(str(p) for p in readonly), tuple(sorted(env.items())))
     with _ZLOCK:
         zygote = _ZYGOTES.get(key)
         if zygote is not None and zygote.alive():
             return zygote
         if zygote is not None:
             zygote.close()
-        zygote = Zygote(tuple(preload), readonly, sandbox_env(Path("/tmp"), "/tmp"))
+        zygote = Zygote(tuple(preload), readonly, {**sandbox_env(Path("/tmp"), "/tmp"), **env})
         _ZYGOTES[key] = zygote
         return zygote
 

@@ -8,8 +8,8 @@ import pytest
 
 from autograder.batch import GRADE_FILE, LOG_FILE, grade_batch, local_executor
 from autograder.exceptions import AutograderError, ConfigError
-from autograder.scoring import CheckResult, zero_result
-from autograder.tasks import GradeOutcome, GradeTask, grade_task
+from autograder.scoring import CheckResult
+from autograder.tasks import GradeTask, grade_task
 from tests.conftest import build, write
 from tests.fakes.grading import install
 
@@ -44,7 +44,14 @@ def test_every_student_gets_reports_a_log_and_grade_json_last(tmp_path, toy, sub
     for sid in ("alice", "bob"):
         folder = tmp_path / "out" / sid
         names = sorted(p.name for p in folder.iterdir())
-        assert names == ["feedback.html", GRADE_FILE, LOG_FILE, "results.json"]
+        assert names == [
+            "answers.json",
+            "feedback.html",
+            GRADE_FILE,
+            "graded.ipynb",
+            LOG_FILE,
+            "results.json",
+        ]
         log = (folder / LOG_FILE).read_text()
         assert f"grading '{sid}' (toy)" in log
         assert "check test_a (add): passed" in log
@@ -99,18 +106,18 @@ def test_unknown_skip_is_a_config_error_naming_the_key(tmp_path, toy, subs):
         grade_batch(toy, subs, tmp_path / "out", skip=("nope",))
 
 
-def test_local_executor_with_one_job_grades_in_this_process(monkeypatch, toy, toy_release):
-    seen = []
-
-    def fake(task):
-        seen.append(task.student)
-        return GradeOutcome(zero_result(toy, task.student, "ok"), "log\n")
-
-    monkeypatch.setattr("autograder.batch.grade_task", fake)
+def test_local_executor_with_one_job_grades_in_one_capped_worker(toy, toy_release):
+    """Even -j 1 grades outside the CLI's process, and reports the worker's memory."""
     from autograder.submissions import SubmissionInput
 
-    task = GradeTask(
-        SubmissionInput("x", None), str(toy.config_path), dict(toy_release), frozenset(), "d"
-    )
-    outcomes = list(local_executor(1)([task, task]))
-    assert seen == ["x", "x"] and outcomes[0].log == "log\n"
+    tasks = [
+        GradeTask(
+            SubmissionInput(s, None), str(toy.config_path), dict(toy_release), frozenset(), "d"
+        )
+        for s in ("x", "y")
+    ]
+    outcomes = list(local_executor(1)(tasks))
+    assert [o.result.student for o in outcomes] == ["x", "y"]  # one worker: in order
+    for outcome in outcomes:
+        assert outcome.result.status == "no notebook found" and "status" in outcome.log
+        assert 0 < outcome.result.grader_rss_mib <= outcome.result.grader_peak_mib

@@ -66,4 +66,6 @@ def test_every_incident_kind_the_session_records_is_known():
         "memory",
         "output",
         "deadline",
+        "spinning",
+        "cpu",
     }

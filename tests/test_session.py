@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pytest
@@ -137,3 +138,24 @@ def test_the_session_logs_starts_restarts_and_timeouts(monkeypatch, caplog):
     assert "kernel started (cold)" in text
     assert "cell 2: timeout" in text
     assert "kernel restarted (1/2)" in text and "replaying 1 cells" in text
+
+
+def test_a_cell_leaving_threads_spinning_is_left_out_and_the_rest_replayed(monkeypatch):
+    s, kernel, _ = fake_session(monkeypatch, LIMITS)
+    s.start()
+    s.run_cells([(1, "ok a"), (2, "spin b"), (3, "ok c")])
+    assert s.status == "CPU busy after cell 2"
+    assert [n for n, _ in s.done] == [1, 3]
+    assert s.incidents[0].kind == IncidentKind.SPINNING
+    assert "kept using the CPU" in s.incidents[0].message
+
+
+def test_the_cpu_budget_stops_the_cells_and_the_calls(monkeypatch, tmp_path):
+    limits = dataclasses.replace(LIMITS, cpu_budget_s=5)
+    s, kernel, _ = fake_session(monkeypatch, limits)
+    s.start()
+    s.run_cells([(1, "burn 2 a"), (2, "burn 4 b"), (3, "ok c")])
+    assert s.status == "CPU time limit in cell 2" and s.gave_up
+    assert "ok c" not in kernel.executed
+    with pytest.raises(BridgeError, match="more than the 5 s it may use"):
+        s.serve(tmp_path, "f", "ok call")

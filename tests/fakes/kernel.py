@@ -1,8 +1,10 @@
 """A fake kernel for fast unit tests of the session policy: no process, no sandbox.
 
 A cell's source says what it does: "ok ...", "error ...", "timeout ...", "died ...",
-"output ...", or "flaky ..." (ok the first time it runs, died every later time). Time
-advances on a fake clock by `seconds` per execution ("slow N ..." takes N seconds).
+"output ...", "flaky ..." (ok the first time it runs, died every later time), "spin ..."
+(returns at once, leaving threads that keep the CPU busy) or "burn N ..." (uses N CPU
+seconds). Time advances on a fake clock by `seconds` per execution ("slow N ..." takes N
+seconds).
 """
 
 from __future__ import annotations
@@ -19,18 +21,30 @@ class Clock:
     def monotonic(self) -> float:
         return self.now
 
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
 
 @dataclass
 class FakeSandbox:
     memory_hit: bool = False
+    cpu: float = 0.0
+    threads: int = 4
+    spinning: bool = False
 
     def memory_exceeded(self) -> bool:
         return self.memory_hit
+
+    def usage(self) -> tuple[float, int]:
+        if self.spinning:
+            self.cpu += 0.1  # a busy core between any two looks
+        return self.cpu, self.threads
 
 
 @dataclass
 class FakeKernel:
     clock: Clock
+    sandbox: FakeSandbox = field(default_factory=FakeSandbox)
     seconds: float = 0.1
     zygote: object | None = None
     fail_start: bool = False
@@ -45,16 +59,27 @@ class FakeKernel:
 
     def restart(self) -> None:
         self.restarts += 1
+        self.sandbox.cpu, self.sandbox.spinning = 0.0, False  # a fresh process
 
     def shutdown(self) -> None:
         self.shutdowns += 1
 
-    def execute(self, source: str, timeout: float) -> CellOutcome:
+    def execute(self, source: str, timeout: float, watch=None) -> CellOutcome:
         self.executed.append(source)
         word, *rest = source.split()
         took = self.seconds
         if word == "slow":
             took, word = float(rest[0]), rest[1]
+        if word == "spin":
+            self.sandbox.threads += 8
+            self.sandbox.spinning = True
+            word = "ok"
+        if word == "burn":
+            self.sandbox.cpu += float(rest[0])
+            reason = watch() if watch is not None else None
+            if reason:
+                return CellOutcome("cpu", error=reason, seconds=took)
+            word = "ok"
         if word == "flaky":
             word = "died" if source in self.seen else "ok"
         self.seen.add(source)
@@ -77,7 +102,7 @@ def fake_session(monkeypatch, limits, *, memory_hit: bool = False, seconds: floa
     kernels: list[FakeKernel] = []
 
     def make_kernel(sandbox, **kwargs):
-        kernels.append(FakeKernel(clock, seconds=seconds, zygote=kwargs.get("zygote")))
+        kernels.append(FakeKernel(clock, sandbox, seconds=seconds, zygote=kwargs.get("zygote")))
         return kernels[-1]
 
     monkeypatch.setattr(session_mod, "SandboxedKernel", make_kernel)

@@ -39,6 +39,7 @@ from autograder.config import (
     TrainingBudget,
     load_config,
 )
+from autograder.plugin import assignment_config
 from autograder.datasets import load_dataset
 from autograder.exceptions import (
     AutograderError,
@@ -59,10 +60,9 @@ SUBMITTED_MODEL = "model.keras"
 
 def _assignment(pytest_config) -> AssignmentConfig:
     """The config the grading plugin runs with; the assignment.toml beside us otherwise."""
-    for plugin in pytest_config.pluginmanager.get_plugins():
-        config = getattr(plugin, "_config", None)
-        if isinstance(config, AssignmentConfig):
-            return config
+    config = assignment_config(pytest_config)
+    if config is not None:
+        return config
     return load_config(Path(__file__).resolve().parent.parent / "assignment.toml")
 
 
