@@ -42,8 +42,11 @@ validate: $(VENV_STAMP)
 solutions: $(VENV_STAMP)
 	PATH="$$PWD/.venv/bin:$$PATH" .venv/bin/autograder solutions lab4-cnn --out solutions
 
+# Class scale: 30 distinct Lab 4 submissions, nbgrader vs autograder -j 2 vs the floor
+# (about 15 minutes on 2 cores for one run; BENCH_ARGS="--runs 3" for medians).
+BENCH_ARGS ?= --n 30 --runs 1
 bench: $(VENV_STAMP)
-	PATH="$$PWD/.venv/bin:$$PATH" $(PY) bench/bench_nbgrader.py
+	PATH="$$PWD/.venv/bin:$$PATH" $(PY) bench/bench_nbgrader.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv demo-out .pytest_cache

@@ -12,6 +12,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,11 @@ class SimilarityConfig:
 
 @dataclass(frozen=True)
 class TrainingBudget:
-    """One training recipe's budget; `thresholds` are (min accuracy, fraction of points)."""
+    """One training recipe's budget and its tiers, each (minimum, fraction of points).
+
+    `thresholds` are absolute accuracies; `ratios` are accuracies relative to the
+    reference model trained the same way (used when the question's mode is relative).
+    """
 
     epochs: int
     batch_size: int
@@ -103,6 +108,14 @@ class TrainingBudget:
     train_samples: int | None = None
     test_samples: int | None = None
     label: str = ""
+    ratios: tuple[tuple[float, float], ...] = ()
+
+
+class AccuracyMode(StrEnum):
+    """How a trained accuracy becomes points."""
+
+    ABSOLUTE = "absolute"  # the budget's `thresholds`, as numbers
+    RELATIVE = "relative"  # the budget's `ratios` of the reference's accuracy
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,19 @@ class AccuracyConfig:
     learning_rate: float = 1e-3
     seed: int = 0
     timeout_s: float = 1800.0
+    mode: AccuracyMode = AccuracyMode.ABSOLUTE
+    # A trusted instructor module defining build_reference(input_shape, num_classes).
+    reference: Path | None = None
+    # Every model is trained once per seed; the mean accuracy counts. Default: (seed,).
+    seeds: tuple[int, ...] = ()
+
+    @property
+    def training_seeds(self) -> tuple[int, ...]:
+        return self.seeds or (self.seed,)
+
+    def tiers(self, budget: TrainingBudget) -> tuple[tuple[float, float], ...]:
+        """The (minimum, fraction) tiers scores are compared with under this mode."""
+        return budget.ratios if self.mode is AccuracyMode.RELATIVE else budget.thresholds
 
 
 @dataclass(frozen=True)
@@ -234,40 +260,78 @@ def _read_limits(r: _Reader | None) -> Limits:
     return Limits(**values)
 
 
-def _read_budget(r: _Reader) -> TrainingBudget:
-    raw = r.get("thresholds", list)
-    thresholds = []
+def _read_tiers(
+    r: _Reader, name: str, what: str, top: float, required: bool
+) -> tuple[tuple[float, float], ...]:
+    """[[minimum, fraction], ...] with minimum in [0, top] and fraction in (0, 1]."""
+    raw = r.get(name, list, ... if required else [])
+    tiers = []
     for i, item in enumerate(raw):
         ok = (
             isinstance(item, list)
             and len(item) == 2
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in item)
-            and 0 <= item[0] <= 1
+            and 0 <= item[0] <= top
             and 0 < item[1] <= 1
         )
         if not ok:
             raise ConfigError(
                 r.path,
-                f"{r.key('thresholds')}[{i}]",
-                f"must be [min_accuracy, fraction_of_points] with both in [0, 1], got {item!r}",
+                f"{r.key(name)}[{i}]",
+                f"must be [{what}, fraction_of_points] with {what} in [0, {top:g}] and "
+                f"fraction in (0, 1], got {item!r}",
             )
-        thresholds.append((float(item[0]), float(item[1])))
-    if not thresholds:
-        raise ConfigError(r.path, r.key("thresholds"), "needs at least one [accuracy, fraction]")
-    thresholds.sort(reverse=True)
+        tiers.append((float(item[0]), float(item[1])))
+    if required and not tiers:
+        raise ConfigError(r.path, r.key(name), f"needs at least one [{what}, fraction]")
+    tiers.sort(reverse=True)
+    return tuple(tiers)
+
+
+def _read_budget(r: _Reader) -> TrainingBudget:
     budget = TrainingBudget(
         epochs=r.get("epochs", int, check=_positive),
         batch_size=r.get("batch_size", int, check=_positive),
-        thresholds=tuple(thresholds),
+        thresholds=_read_tiers(r, "thresholds", "min_accuracy", 1.0, required=True),
         train_samples=r.get("train_samples", int, None, _positive),
         test_samples=r.get("test_samples", int, None, _positive),
         label=r.get("label", str, ""),
+        ratios=_read_tiers(r, "ratios", "min_ratio", 2.0, required=False),
     )
     r.done()
     return budget
 
 
-def _read_accuracy(r: _Reader | None, questions: dict[str, Question]) -> AccuracyConfig | None:
+def _read_seeds(r: _Reader) -> tuple[int, ...]:
+    seeds = r.get("seeds", list, [])
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds) or len(
+        set(seeds)
+    ) != len(seeds):
+        raise ConfigError(
+            r.path, r.key("seeds"), f"must be a list of distinct integers, got {seeds!r}"
+        )
+    return tuple(seeds)
+
+
+def _read_reference(r: _Reader, root: Path) -> Path | None:
+    name = r.get("reference", str, None)
+    if name is None:
+        return None
+    path = (root / name).resolve()
+    if not path.is_file() or path.suffix != ".py":
+        raise ConfigError(
+            r.path,
+            r.key("reference"),
+            f"points to {path}, which is not a Python file",
+            "Name a module in the assignment folder defining build_reference(input_shape, "
+            "num_classes)",
+        )
+    return path
+
+
+def _read_accuracy(
+    r: _Reader | None, questions: dict[str, Question], root: Path
+) -> AccuracyConfig | None:
     if r is None:
         return None
     question = r.get("question", str)
@@ -291,8 +355,38 @@ def _read_accuracy(r: _Reader | None, questions: dict[str, Question]) -> Accurac
         learning_rate=float(r.get("learning_rate", (int, float), 1e-3, _positive)),
         seed=r.get("seed", int, 0),
         timeout_s=float(r.get("timeout_s", (int, float), 1800.0, _positive)),
+        mode=AccuracyMode(
+            r.get(
+                "mode",
+                str,
+                "absolute",
+                lambda v: (
+                    None
+                    if v in {m.value for m in AccuracyMode}
+                    else f"must be one of {', '.join(m.value for m in AccuracyMode)}, got {v!r}"
+                ),
+            )
+        ),
+        reference=_read_reference(r, root),
+        seeds=_read_seeds(r),
     )
     r.done()
+    if cfg.mode is AccuracyMode.RELATIVE:
+        if cfg.reference is None:
+            raise ConfigError(
+                r.path,
+                r.key("reference"),
+                "is missing: mode 'relative' compares with a reference model",
+                'Add reference = "checks/_reference_model.py", or use mode = "absolute"',
+            )
+        for device in ("gpu", "cpu"):
+            if not getattr(cfg, device).ratios:
+                raise ConfigError(
+                    r.path,
+                    r.key(f"{device}.ratios"),
+                    "is missing: mode 'relative' needs tiers as [min_ratio, fraction]",
+                    "Add e.g. ratios = [[0.97, 1.0], [0.90, 0.5]]",
+                )
     return cfg
 
 
@@ -494,7 +588,7 @@ def load_config(path: Path) -> AssignmentConfig:
         questions=questions,
         limits=_read_limits(top.optional_sub("limits")),
         skip_tags=tuple(skip_tags),
-        accuracy=_read_accuracy(top.optional_sub("accuracy"), questions),
+        accuracy=_read_accuracy(top.optional_sub("accuracy"), questions, root),
         quick_env=quick_env,
         env=env,
         preload=tuple(preload),

@@ -82,6 +82,12 @@ class DatasetUnavailable(AutograderError):
     exit_code = 8
 
 
+class ReferenceModelError(AutograderError):
+    """The assignment's reference model cannot be built or trained: the grader's problem."""
+
+    exit_code = 8
+
+
 class ValidationFailed(AutograderError):
     """`autograder validate` found checks that do not hold."""
 

@@ -119,11 +119,17 @@ def grade_submission(
             try:
                 session.start()
                 session.run_cells(cells)
-                submission = KernelSubmission(session, sub.student, files_dir if extra else None)
-                try:
-                    checks = run_checks(config.checks_dir, submission, config, skip=skip)
-                finally:
-                    submission.close()
+                checks = []
+                # Every question skipped (e.g. `make bench`'s floor: the cells alone): no
+                # check session to start, no model host, nothing to collect.
+                if not set(config.autograded) <= skip:
+                    submission = KernelSubmission(
+                        session, sub.student, files_dir if extra else None
+                    )
+                    try:
+                        checks = run_checks(config.checks_dir, submission, config, skip=skip)
+                    finally:
+                        submission.close()
                 cpu_seconds = session.cpu_seconds()
             finally:
                 session.close()

@@ -14,13 +14,18 @@
    sequentially, in a kernel with a 60 s cell timeout (autograder's cell_timeout_s).
 3. autograder: times `autograder grade lab4-cnn SUBS --out OUT -j J --skip accuracy`, then
    the same command again with nothing changed (no --force): the re-grade.
+4. the floor: the same notebooks' cells alone, in the same warm kernels and sandboxes with
+   `-j J`, and no check at all (`autograder grade ... --skip` every autograded question:
+   no check session, no model host). What grading adds on top is the overhead.
 Repeats 2 and 3 R times (fresh folders each time) and reports medians. Then compares the
 per-question scores of the correct submissions (nbgrader's per-test-cell scores from its
 gradebook, `nbgrader.api.Gradebook`, against our gradebook.csv) and, for information,
 how each tool scored the submissions with mistakes. Writes bench/results/nbgrader.json.
-The last line is `throughput vs nbgrader: <R>x, regrade: <S>x faster`, where R = nbgrader's
-seconds per submission / autograder's, and S = autograder's first grading time / its
-re-grade time, each taken within a run (same load) and then the median over the runs.
+The last line is `throughput vs nbgrader: <R>x, overhead vs floor: <P>%, regrade: <S>x
+faster`, where R = nbgrader's seconds per submission / autograder's, P = (autograder's
+time - the floor's) / the floor's, and S = autograder's first grading time / its re-grade
+time, each taken within a run (same load) and then the median over the runs. The
+submissions are distinct notebooks (make_submissions), so every one really executes.
 """
 
 from __future__ import annotations
@@ -206,6 +211,9 @@ def one_run(
     else:
         raise SystemExit(f"the re-grade keeps grading again:\n{log[-2000:]}")
     run["autograder_regrade_s"] = round(t_re, 2)
+    skip_all = [arg for q in config.autograded for arg in ("--skip", q)]
+    t_floor, _ = timed(autograder_cmd(ASSIGNMENT, subs, work / f"floor{i}", jobs, *skip_all))
+    run["floor_s"] = round(t_floor, 2)
     if i == 0:  # nbgrader skips what it graded already (by timestamp): for information
         run["nbgrader_rerun_s"] = round(timed(["nbgrader", "autograde", ASSIGNMENT], cwd=course,
                                               env=env)[0], 2)  # fmt: skip
@@ -220,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def run_benchmark(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=6, help="submissions")
+    parser.add_argument("--n", type=int, default=30, help="submissions (distinct)")
     parser.add_argument("--runs", type=int, default=3, help="repetitions (medians reported)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="autograder's -j")
     parser.add_argument("--seed", type=int, default=0)
@@ -244,7 +252,7 @@ def run_benchmark(argv: list[str] | None = None) -> None:
             run = one_run(i, config, subs, students, args.jobs, work, template)
             print(
                 f"  nbgrader {run['nbgrader_s']:.1f} s, autograder {run['autograder_s']:.1f} s, "
-                f"re-grade {run['autograder_regrade_s']:.1f} s"
+                f"re-grade {run['autograder_regrade_s']:.1f} s, floor {run['floor_s']:.1f} s"
                 + (f" (nbgrader re-run {run['nbgrader_rerun_s']:.1f} s)" if i == 0 else "")
                 + f"; the run took {time.monotonic() - t:.0f} s",
                 flush=True,
@@ -266,13 +274,16 @@ def run_benchmark(argv: list[str] | None = None) -> None:
     nb_s = med(r["nbgrader_s"] for r in runs)
     ag_s = med(r["autograder_s"] for r in runs)
     re_s = med(r["autograder_regrade_s"] for r in runs)
+    floor_s = med(r["floor_s"] for r in runs)
     nb_per, ag_per, re_per = nb_s / n, ag_s / n, re_s / n
     # Ratios are taken within each run (the two tools timed minutes apart, under the same
     # load), then the median over runs; the ratio of the medians is printed beside it.
     for r in runs:
         r["throughput_ratio"] = round(r["nbgrader_s"] / r["autograder_s"], 3)
         r["regrade_speedup"] = round(r["autograder_s"] / r["autograder_regrade_s"], 2)
+        r["overhead_percent"] = round(100 * (r["autograder_s"] - r["floor_s"]) / r["floor_s"], 1)
     ratio = round(med(r["throughput_ratio"] for r in runs), 2)
+    overhead = round(med(r["overhead_percent"] for r in runs), 1)
     regrade = round(med(r["regrade_speedup"] for r in runs), 1)
 
     print()
@@ -281,6 +292,11 @@ def run_benchmark(argv: list[str] | None = None) -> None:
     print(f"  nbgrader autograde      {nb_s:8.1f} s  = {nb_per:6.2f} s per submission")
     print(f"  autograder grade        {ag_s:8.1f} s  = {ag_per:6.2f} s per submission")
     print(f"  autograder re-grade     {re_s:8.1f} s  (nothing changed: every result reused)")
+    print(f"  floor (cells, no check) {floor_s:8.1f} s  = {floor_s / n:6.2f} s per submission")
+    print(
+        f"  overhead of grading over the floor: {overhead}% (runs: "
+        f"{', '.join(str(r['overhead_percent']) for r in runs)})"
+    )
     print(
         f"  ratio nbgrader / autograder per submission: {ratio}x (median of the runs' ratios "
         f"{', '.join(str(r['throughput_ratio']) for r in runs)}; ratio of the medians "
@@ -354,8 +370,15 @@ def run_benchmark(argv: list[str] | None = None) -> None:
             "autograder": "autograder grade lab4-cnn SUBS --out OUT "
             f"-j {args.jobs} --skip accuracy",
             "regrade": "the same autograder command again, nothing changed, no --force",
+            "floor": "autograder grade lab4-cnn SUBS --out OUT2 "
+            f"-j {args.jobs} --skip <every autograded question>  (cells only, no checks)",
         },
-        "median_s": {"nbgrader": nb_s, "autograder": ag_s, "autograder_regrade": re_s},
+        "median_s": {
+            "nbgrader": nb_s,
+            "autograder": ag_s,
+            "autograder_regrade": re_s,
+            "floor": floor_s,
+        },
         "per_submission_s": {
             "nbgrader": round(nb_per, 3),
             "autograder": round(ag_per, 3),
@@ -364,6 +387,7 @@ def run_benchmark(argv: list[str] | None = None) -> None:
         "throughput_ratio": ratio,
         "throughput_ratio_of_medians": round(nb_per / ag_per, 3),
         "regrade_speedup": regrade,
+        "overhead_percent": overhead,
         "comparison": cmp,
         "explanation": explanation,
         "nbgrader_scores": theirs,
@@ -372,7 +396,10 @@ def run_benchmark(argv: list[str] | None = None) -> None:
     }
     path = save("nbgrader.json", result)
     print(f"saved {path.relative_to(REPO)}")
-    print(f"throughput vs nbgrader: {ratio}x, regrade: {regrade}x faster")
+    print(
+        f"throughput vs nbgrader: {ratio}x, overhead vs floor: {overhead}%, "
+        f"regrade: {regrade}x faster"
+    )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_training.py              # 3 graded runs, median -> json
     .venv/bin/python bench/bench_training.py --calibrate  # budget grid x models -> json
+    .venv/bin/python bench/bench_training.py --fair       # seeds x models, ratios -> json
 
 The default mode grades the lab's reference model (Conv32-Conv32-MaxPool-Conv64-MaxPool-
 Flatten-Dropout-Dense128-softmax, 234,282 parameters) three times with the assignment's
@@ -12,6 +13,12 @@ bench/results/training-<device>.json.
 --calibrate trains several models (reference, the notebook's solution, a linear model,
 a deliberately weak CNN) under candidate CPU budgets and across seeds, to choose
 [accuracy.cpu] in assignment.toml; results go to bench/results/calibration-cpu.json.
+
+--fair trains the assignment's reference architecture, the notebook's answer key, a small
+CNN that meets every rule of build_model and the weak CNN under each seed (default 1234,
+1, 2) with the assignment's budget for this device, and reports each model's accuracy,
+its ratio to the reference under the same seed, the points that ratio earns and the
+margin to the nearest tier; results go to bench/results/fair-accuracy-<device>.json.
 """
 
 from __future__ import annotations
@@ -114,12 +121,53 @@ def weak_model(input_shape=(28, 28, 1), num_classes=10):
     )
 
 
+def answer_key(input_shape=(28, 28, 1), num_classes=10):
+    """The build_model of lab4-cnn.ipynb's answer key now (220,234 parameters)."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.Conv2D(32, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dropout(0.25),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(num_classes, activation="softmax"),
+        ]
+    )
+
+
+def small_cnn(input_shape=(28, 28, 1), num_classes=10):
+    """Every rule of build_model (2 Conv2D, pooling, softmax) in 5,258 parameters."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential(
+        [
+            keras.Input(shape=input_shape),
+            layers.Conv2D(8, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(16, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(num_classes, activation="softmax"),
+        ]
+    )
+
+
 MODELS = {
     "reference": reference_model,
     "notebook_solution": notebook_solution,
+    "answer_key": answer_key,
+    "small_cnn": small_cnn,
     "linear": linear_model,
     "weak": weak_model,
 }
+FAIR_MODELS = ("answer_key", "small_cnn", "weak")
 
 CANDIDATES = {
     "tiny": TrainingBudget(1, 32, ((0.76, 1.0), (0.65, 0.5)), 1000, 500),
@@ -246,17 +294,65 @@ def calibrate(candidates: list[str], models: list[str], seeds: list[int]) -> dic
     }
 
 
+def fair(seeds: list[int]) -> dict:
+    """Per seed: the reference (the assignment's own module) and each model, as graded."""
+    from autograder.reference import load_builder
+
+    config = load_config(ASSIGNMENT).accuracy
+    device = detect_device()
+    threads = default_threads()
+    budget = select_budget(config, device)
+    tiers = config.tiers(budget)
+    dataset = load_dataset(config.dataset)
+    builder = load_builder(config.reference)
+    rows = []
+    for seed in seeds:
+        cfg = dataclasses.replace(config, seed=seed, seeds=(seed,))
+        ref, _ = _grade(builder, cfg, dataset, device, threads)
+        for name in FAIR_MODELS:
+            result, wall = _grade(MODELS[name], cfg, dataset, device, threads)
+            ratio = result.accuracy / ref.accuracy
+            row = {
+                "seed": seed,
+                "model": name,
+                "accuracy": result.accuracy,
+                "reference_accuracy": ref.accuracy,
+                "ratio": round(ratio, 4),
+                "fraction": earned_fraction(ratio, tiers),
+                "margin": round(min(abs(ratio - t) for t, _ in tiers), 4),
+                "train_cpu_seconds": result.cpu_seconds,
+                "wall_seconds": round(wall, 2),
+                "params": result.params,
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return {
+        "what": "accuracy / the reference's accuracy under the same seed, budget and device",
+        **_machine(device),
+        "threads": threads,
+        "budget": dataclasses.asdict(budget),
+        "tiers": [list(t) for t in tiers],
+        "seeds": seeds,
+        "rows": rows,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--calibrate", action="store_true")
+    parser.add_argument("--fair", action="store_true")
     parser.add_argument("--candidates", nargs="*", default=list(CANDIDATES))
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--seeds", nargs="*", type=int, default=[1234])
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    if args.calibrate:
+    if args.fair:
+        seeds = args.seeds if args.seeds != [1234] else [1234, 1, 2]
+        data = fair(seeds)
+        out = args.out or RESULTS / f"fair-accuracy-{data['device']}.json"
+    elif args.calibrate:
         data = calibrate(args.candidates, args.models, args.seeds)
         out = args.out or RESULTS / "calibration-cpu.json"
     else:

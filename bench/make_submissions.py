@@ -8,12 +8,15 @@ instructor's answers); then answer cells are swapped for mutants from
 `assignments/lab4-cnn/mutants/<question>/*.py` (each file starts `# kind: mistake` or
 `# kind: alternative`). Student i gets, by i % 4:
 
-    0: nothing swapped: the answer key (correct);
+    0: nothing swapped: the answer key (correct) for student 1, one `alternative`
+       mutant for the others (so that no two submissions are the same notebook);
     1: one or two `alternative` mutants (correct, written differently);
     2, 3: one to three `mistake` mutants on different questions (and, for 3, one
        alternative on another question).
 
-Uses whatever mutants and notebook exist at run time; the same N, seed and files give
+Every submission is distinct (a plan already drawn is drawn again, up to 100 times), so
+each one really executes: nothing can be reused from another student's result. Uses
+whatever mutants and notebook exist at run time; the same N, seed and files give
 byte-identical notebooks. The manifest records each student's swaps and whether the
 submission is expected to score full marks (`correct`).
 """
@@ -70,7 +73,7 @@ def plan(i: int, rng: random.Random, mutants: dict) -> list[tuple[str, str, Path
 
     slot = i % 4
     if slot == 0:
-        return []
+        return [] if i == 0 else pick("alternative", 1, set())
     if slot == 1:
         return pick("alternative", rng.randint(1, 2), set())
     swaps = pick("mistake", rng.randint(1, 3), set())
@@ -88,9 +91,14 @@ def make_submissions(n: int, out: Path, seed: int = 0, assignment: str = "lab4-c
     out.mkdir(parents=True, exist_ok=True)
     manifest: dict = {"assignment": config.name, "seed": seed, "students": {}}
     width = max(2, len(str(n)))
+    drawn: set[tuple] = set()
     for i in range(n):
         student = f"student{i + 1:0{width}d}"
-        swaps = plan(i, rng, mutants)
+        for _ in range(100):
+            swaps = plan(i, rng, mutants)
+            if (signature := tuple((q, str(path)) for q, _, path in swaps)) not in drawn:
+                break
+        drawn.add(signature)
         sources = {q: mutant_source(path) for q, _, path in swaps}
         nb = nbformat.from_dict(json.loads(json.dumps(key)))  # a deep copy
         for cell in nb.cells:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -16,6 +18,23 @@ from autograder.release import answer_key, release_notebook
 
 REPO = Path(__file__).resolve().parent.parent
 TOY = REPO / "tests" / "fixtures" / "toy"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reference_cache(tmp_path_factory) -> Iterator[Path]:
+    """The reference model's accuracies are cached per test session, never in ~/.cache.
+
+    Set in os.environ so that `autograder grade` run as a subprocess uses it too; a test
+    that needs an empty cache sets AUTOGRADER_REFERENCE_CACHE itself (monkeypatch).
+    """
+    folder = tmp_path_factory.mktemp("reference-cache")
+    old = os.environ.get("AUTOGRADER_REFERENCE_CACHE")
+    os.environ["AUTOGRADER_REFERENCE_CACHE"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("AUTOGRADER_REFERENCE_CACHE", None)
+    else:
+        os.environ["AUTOGRADER_REFERENCE_CACHE"] = old
 
 
 @pytest.fixture(scope="session")

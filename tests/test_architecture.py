@@ -44,7 +44,7 @@ LAYERS = [
     "submissions notebook release runenv",
     "sandbox warm zygote_side kernel kernel_side modelspec modelsize model_side",
     "session bridge model_host plugin checks scoring",
-    "training train_worker",
+    "training train_worker reference accuracy_grade",
     "grade tasks digest reports pool classwork answers manual late similarity formgrader export"
     " batch distributed",
     "validate student_check cli demo",

@@ -11,6 +11,7 @@ import pytest
 from autograder.config import (
     CONFIG_NAME,
     SCHEMA_VERSION,
+    AccuracyMode,
     Limits,
     assignment_search_path,
     load_assignment,
@@ -108,6 +109,39 @@ def test_valid_file_with_limits_and_accuracy(tmp_path):
     assert acc.gpu.thresholds == ((0.85, 1.0), (0.80, 0.5))
     assert acc.cpu.epochs == 2 and acc.cpu.batch_size == 128
     assert acc.dataset == "fashion_mnist" and acc.function == "build_model"
+
+
+def test_relative_accuracy_reads_reference_seeds_and_ratios(tmp_path):
+    text = BASE + ACCURACY.replace(
+        "max_params = 50000",
+        'max_params = 50000\nmode = "relative"\nreference = "ref.py"\nseeds = [7, 1, 2]',
+    ).replace("batch_size = 64\n", "batch_size = 64\nratios = [[0.9, 0.5], [0.97, 1.0]]\n")
+    text = text.replace("batch_size = 128\n", "batch_size = 128\nratios = [[0.95, 1.0]]\n")
+    path = _write(tmp_path, text)
+    (path.parent / "ref.py").write_text("def build_reference(input_shape, num_classes): ...\n")
+    acc = load_config(path).accuracy
+    assert acc is not None and acc.mode is AccuracyMode.RELATIVE
+    assert acc.reference == (path.parent / "ref.py").resolve()
+    assert acc.training_seeds == (7, 1, 2)
+    assert acc.gpu.ratios == ((0.97, 1.0), (0.9, 0.5))  # best first, like thresholds
+    assert acc.tiers(acc.gpu) == acc.gpu.ratios and acc.tiers(acc.cpu) == ((0.95, 1.0),)
+
+
+def test_relative_mode_needs_ratios_on_both_devices(tmp_path):
+    text = BASE + ACCURACY.replace(
+        "max_params = 50000", 'max_params = 50000\nmode = "relative"\nreference = "ref.py"'
+    ).replace("batch_size = 64\n", "batch_size = 64\nratios = [[0.97, 1.0]]\n")
+    path = _write(tmp_path, text)
+    (path.parent / "ref.py").write_text("")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.key == "accuracy.cpu.ratios" and "is missing" in str(info.value)
+
+
+def test_absolute_mode_stays_the_default(tmp_path):
+    acc = load_config(_write(tmp_path, BASE + ACCURACY)).accuracy
+    assert acc is not None and acc.mode is AccuracyMode.ABSOLUTE and acc.reference is None
+    assert acc.training_seeds == (acc.seed,) and acc.tiers(acc.cpu) == acc.cpu.thresholds
 
 
 def test_toy_fixture_config_is_valid(toy):
@@ -236,6 +270,50 @@ def test_toy_fixture_config_is_valid(toy):
             lambda t: t + ACCURACY.replace("[[0.80, 1.0], [0.75, 0.5]]", "[]"),
             "accuracy.cpu.thresholds",
             "at least one",
+        ),
+        # relative grading
+        (
+            lambda t: t + ACCURACY.replace("max_params = 50000", 'max_params = 50000\nmode = "x"'),
+            "accuracy.mode",
+            "must be one of absolute, relative",
+        ),
+        (
+            lambda t: (
+                t + ACCURACY.replace("max_params = 50000", 'max_params = 50000\nmode = "relative"')
+            ),
+            "accuracy.reference",
+            "is missing",
+        ),
+        (
+            lambda t: (
+                t
+                + ACCURACY.replace(
+                    "max_params = 50000", 'max_params = 50000\nreference = "nowhere.py"'
+                )
+            ),
+            "accuracy.reference",
+            "not a Python file",
+        ),
+        (
+            lambda t: (
+                t + ACCURACY.replace("max_params = 50000", "max_params = 50000\nseeds = [1, 1]")
+            ),
+            "accuracy.seeds",
+            "distinct integers",
+        ),
+        (
+            lambda t: (
+                t + ACCURACY.replace("max_params = 50000", 'max_params = 50000\nseeds = ["1"]')
+            ),
+            "accuracy.seeds",
+            "distinct integers",
+        ),
+        (
+            lambda t: (
+                t + ACCURACY.replace("batch_size = 64\n", "batch_size = 64\nratios = [[3, 1.0]]\n")
+            ),
+            "accuracy.gpu.ratios[0]",
+            "min_ratio",
         ),
     ],
 )

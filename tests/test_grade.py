@@ -83,6 +83,28 @@ def test_extra_files_are_the_graded_ones_only(tmp_path, toy, toy_key, toy_releas
     assert copied == ["model.keras"]
 
 
+def test_every_question_skipped_runs_the_cells_and_no_check(
+    tmp_path, toy, toy_key, toy_release, monkeypatch
+):
+    """`make bench`'s floor: the cells alone, no check session at all."""
+    sessions = install(monkeypatch, PASSING)
+    import autograder.grade as grade
+
+    def no_checks(*args, **kwargs):
+        raise AssertionError("checks ran although every question was skipped")
+
+    monkeypatch.setattr(grade, "run_checks", no_checks)
+    r = grade_submission(
+        SubmissionInput("a", write(toy_key, tmp_path / "a.ipynb")),
+        toy,
+        toy_release,
+        skip=frozenset(toy.autograded),
+    )
+    (session,) = sessions
+    assert session.cells and session.closed and r.status == "ok"
+    assert all(r.questions[q].skipped for q in toy.autograded)
+
+
 def test_check_durations_are_logged(tmp_path, toy, toy_key, toy_release, monkeypatch, caplog):
     install(monkeypatch, PASSING)
     caplog.set_level(logging.INFO, logger="autograder")

@@ -6,10 +6,15 @@ returned model (loaded safely: built-in layers only) is trained with the grader'
 recipe and seed in a separate process that sees only training images
 (autograder.training), then tested here on held-out images the student's code never sees.
 
-One check per threshold tier of the budget in assignment.toml ([accuracy.cpu] on a CPU,
-[accuracy.gpu] on a GPU). Tier i weighs fraction_i - fraction_(i-1), so reaching
-threshold i earns exactly its fraction of the points. Every check carries the training
-note ("trained on CPU, quick budget: accuracy 0.812 after 1 epoch(s), ..."). A function
+The model is trained once per seed of `[accuracy] seeds` and its mean accuracy counts. In
+relative mode (`mode = "relative"`) that mean is divided by the mean of the reference model
+(`[accuracy] reference`) trained the same way on the same device (autograder.reference,
+cached per device, budget and data), and the budget's `ratios` give the points; in absolute
+mode the budget's `thresholds` do. One check per tier of the budget in assignment.toml
+([accuracy.cpu] on a CPU, [accuracy.gpu] on a GPU). Tier i weighs fraction_i -
+fraction_(i-1), so reaching tier i earns exactly its fraction of the points. Every check
+carries the note of autograder.accuracy_grade (device, budget, seeds, the reference's
+accuracy, the student's and the ratio). A function
 that raises, a model that cannot be loaded safely, one over max_params or one that does
 not fit the data earns 0 with a message saying why. A trained `model.keras` handed in
 with the notebook is measured too, as a note only (no points).
@@ -24,12 +29,24 @@ from pathlib import Path
 
 import pytest
 
-from autograder import training
+from autograder import reference, training
+from autograder.accuracy_grade import AccuracyGrade, grade_accuracy
 from autograder.checks import expect, fail
-from autograder.config import AccuracyConfig, AssignmentConfig, TrainingBudget, load_config
+from autograder.config import (
+    AccuracyConfig,
+    AccuracyMode,
+    AssignmentConfig,
+    TrainingBudget,
+    load_config,
+)
 from autograder.plugin import assignment_config
 from autograder.datasets import load_dataset
-from autograder.exceptions import AutograderError, DatasetUnavailable, UnsafeModel
+from autograder.exceptions import (
+    AutograderError,
+    DatasetUnavailable,
+    ReferenceModelError,
+    UnsafeModel,
+)
 
 pytestmark = pytest.mark.question("accuracy")
 
@@ -52,13 +69,13 @@ def _assignment(pytest_config) -> AssignmentConfig:
 def _tier_params(accuracy: AccuracyConfig | None) -> list:
     if accuracy is None:
         return [pytest.param((0, 1.0), id="tier1")]
-    cpu = training.tier_weights(accuracy.cpu.thresholds)
-    gpu = training.tier_weights(accuracy.gpu.thresholds)
+    cpu = training.tier_weights(accuracy.tiers(accuracy.cpu))
+    gpu = training.tier_weights(accuracy.tiers(accuracy.gpu))
     if [t[1:] for t in cpu] == [t[1:] for t in gpu]:
         tiers = cpu  # same fractions on both devices: no need to look for a GPU yet
     else:
         tiers = training.tier_weights(
-            training.select_budget(accuracy, training.detect_device()).thresholds
+            accuracy.tiers(training.select_budget(accuracy, training.detect_device()))
         )
     return [
         pytest.param((i, weight), marks=pytest.mark.points(weight), id=f"tier{i + 1}-{frac:.0%}")
@@ -78,7 +95,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 class Graded:
     budget: TrainingBudget | None = None
     label: str = ""
-    result: training.TrainingResult | None = None
+    result: AccuracyGrade | None = None
     error: str = ""
     submitted_note: str = ""
     notes: list[str] = field(default_factory=list)
@@ -104,10 +121,20 @@ def graded(submission, assignment) -> Graded:
             model = submission.call_model(
                 accuracy.function, input_shape=shape, num_classes=NUM_CLASSES
             )
-            out.result = training.train_and_evaluate(
-                model, accuracy, dataset=dataset, device=device, workdir=workdir / "train"
+            ref = None
+            if accuracy.mode is AccuracyMode.RELATIVE:
+                # trained once per device and budget, then cached; the grader's problem if
+                # it fails (ReferenceModelError is raised, never blamed on the student)
+                ref = reference.reference_accuracy(accuracy, dataset=dataset, device=device)
+            out.result = grade_accuracy(
+                model,
+                accuracy,
+                dataset=dataset,
+                device=device,
+                workdir=workdir / "train",
+                reference=ref,
             )
-    except DatasetUnavailable:
+    except (DatasetUnavailable, ReferenceModelError):
         raise
     except UnsafeModel as exc:
         out.error = f"the model from {call} cannot be trained by the grader: {exc}"
@@ -152,15 +179,24 @@ def test_trained_accuracy(graded: Graded, tier, record_property) -> None:
     """Reaching this tier's accuracy earns its share of the question's points."""
     index, weight = tier
     if graded.result is not None:
-        record_property("note", graded.result.summary())
+        record_property("note", graded.result.note())
     if index == 0 and graded.submitted_note:
         record_property("note", graded.submitted_note)
     if graded.error:
         fail(graded.error)
-    threshold, fraction, _ = training.tier_weights(graded.budget.thresholds)[index]
+    result = graded.result
+    threshold, fraction, _ = training.tier_weights(result.tiers)[index]
     if threshold == float("inf"):
         fail(f"the remaining {weight:.0%} of this question's points are not autograded")
-    acc = graded.result.accuracy
+    acc = result.accuracy
+    if result.ratio is not None and result.mode is AccuracyMode.RELATIVE:
+        expect(
+            result.score >= threshold,
+            f"test accuracy {acc:.3f} after the grader's training ({graded.label}) is "
+            f"{result.ratio:.3f} of the reference model's {result.reference.accuracy:.3f}; "
+            f"{threshold:.2f} of it is needed for {fraction:.0%} of this question's points",
+        )
+        return
     expect(
         acc >= threshold,
         f"test accuracy {acc:.3f} after the grader's training ({graded.label}) is below "
