@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from autograder.config import TrainingBudget, load_config  # noqa: E402
 from autograder.datasets import load_dataset  # noqa: E402
+from autograder.reference import load_builder  # noqa: E402
 from autograder.training import (  # noqa: E402
     default_threads,
     detect_device,
@@ -53,24 +54,8 @@ RESULTS = REPO / "bench" / "results"
 ASSIGNMENT = REPO / "assignments" / "lab4-cnn" / "assignment.toml"
 
 
-def reference_model(input_shape=(28, 28, 1), num_classes=10):
-    import keras
-    from keras import layers
-
-    return keras.Sequential(
-        [
-            keras.Input(shape=input_shape),
-            layers.Conv2D(32, 3, activation="relu"),
-            layers.Conv2D(32, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Flatten(),
-            layers.Dropout(0.5),
-            layers.Dense(128, activation="relu"),
-            layers.Dense(num_classes, activation="softmax"),
-        ]
-    )
+# The reference CNN the grader trains (assignments/lab4-cnn/checks/_reference_model.py).
+reference_model = load_builder(ASSIGNMENT.parent / "checks" / "_reference_model.py")
 
 
 def notebook_solution(input_shape=(28, 28, 1), num_classes=10):

@@ -26,6 +26,7 @@ from autograder.datasets import load_dataset
 from autograder.exceptions import AutograderError, DatasetUnavailable, UnsafeModel
 from autograder.model_host import LocalModelHost
 from autograder.plugin import run_checks
+from autograder.reference import load_builder
 from autograder.scoring import score
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,22 +37,8 @@ TINY = TrainingBudget(1, 32, ((0.5, 1.0),), 1000, 500, "tiny test budget")
 # -- models ---------------------------------------------------------------------------------
 
 
-def reference_model(input_shape=(28, 28, 1), num_classes=10):
-    """The lab's reference CNN (234,282 parameters)."""
-    return keras.Sequential(
-        [
-            keras.Input(shape=input_shape),
-            layers.Conv2D(32, 3, activation="relu"),
-            layers.Conv2D(32, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Conv2D(64, 3, activation="relu"),
-            layers.MaxPooling2D(2),
-            layers.Flatten(),
-            layers.Dropout(0.5),
-            layers.Dense(128, activation="relu"),
-            layers.Dense(num_classes, activation="softmax"),
-        ]
-    )
+# The lab's reference CNN (234,282 parameters): the very builder the grader trains.
+reference_model = load_builder(ASSIGNMENT / "checks" / "_reference_model.py")
 
 
 def weak_model(input_shape=(28, 28, 1), num_classes=10):
