@@ -38,9 +38,10 @@ lint: $(VENV_STAMP)
 
 validate: $(VENV_STAMP)
 	PATH="$$PWD/.venv/bin:$$PATH" .venv/bin/autograder validate lab4-cnn
+	PATH="$$PWD/.venv/bin:$$PATH" .venv/bin/autograder validate cnn-intro
 
 solutions: $(VENV_STAMP)
-	PATH="$$PWD/.venv/bin:$$PATH" .venv/bin/autograder solutions lab4-cnn --out solutions
+	for a in lab4-cnn cnn-intro; do PATH="$$PWD/.venv/bin:$$PATH" .venv/bin/autograder solutions $$a --out solutions || exit 1; done
 
 # Class scale: 30 distinct Lab 4 submissions, nbgrader vs autograder -j 2 vs the floor
 # (about 15 minutes on 2 cores for one run; BENCH_ARGS="--runs 3" for medians).

@@ -68,14 +68,22 @@ def release(assignment: str, out: Path) -> None:
     "--out", "out", type=click.Path(path_type=Path), default=Path("solutions"), show_default=True
 )
 @click.option("--no-execute", is_flag=True, help="Write the key without running it.")
-def solutions(assignment: str, out: Path, no_execute: bool) -> None:
-    """Write the answer key of ASSIGNMENT (generated from the source notebook)."""
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Run the key with the assignment's quick_env (a smoke test; a published key is "
+    "run in full).",
+)
+def solutions(assignment: str, out: Path, no_execute: bool, quick: bool) -> None:
+    """Write the answer key of ASSIGNMENT (generated from the source notebook), executed
+    in full so that its outputs are the numbers its written answers quote."""
     from autograder.config import load_assignment
     from autograder.release import write_answer_key
 
     try:
         config = load_assignment(assignment)
-        path = write_answer_key(config, out, execute=not no_execute, env=config.quick_env)
+        env = dict(config.quick_env) if quick else {}
+        path = write_answer_key(config, out, execute=not no_execute, env=env)
     except AutograderError as exc:
         _fail(exc)
     click.echo(f"answer key {path}")

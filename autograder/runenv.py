@@ -20,8 +20,23 @@ from nbformat import NotebookNode
 
 
 def kernel_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """This process's environment, a headless matplotlib, then `extra` on top."""
-    return {**os.environ, "MPLBACKEND": "Agg", **(extra or {})}
+    """This process's environment, then what a notebook run with no one watching needs,
+    then `extra` on top.
+
+    AUTOGRADER_HEADLESS=1 tells a notebook to skip what only a person can use (e.g. a
+    TensorBoard server in an output cell); matplotlib draws off-screen; and when
+    AUTOGRADER_DATA_DIR is unset, a `shared/datasets` folder found above the working
+    folder or this package (autograder.datasets) is passed on, because the kernel runs in
+    a throwaway folder from which the notebook's own search would not find it.
+    """
+    env = {**os.environ, "MPLBACKEND": "Agg", "AUTOGRADER_HEADLESS": "1"}
+    if not env.get("AUTOGRADER_DATA_DIR"):
+        from autograder.datasets import shared_mnist_dirs
+
+        found = shared_mnist_dirs()
+        if found:
+            env["AUTOGRADER_DATA_DIR"] = str(found[0].parent)
+    return {**env, **(extra or {})}
 
 
 def execute_notebook(

@@ -43,8 +43,8 @@ LAYERS = [
     "exceptions logs kinds safeio datasets config",
     "submissions notebook release runenv",
     "sandbox warm zygote_side kernel kernel_side modelspec modelsize model_side",
-    "session bridge model_host plugin checks scoring",
-    "training train_worker reference accuracy_grade",
+    "session bridge model_host plugin checks model_checks tbevents scoring",
+    "training train_worker reference accuracy_grade accuracy_checks",
     "grade tasks digest reports pool classwork answers manual late similarity formgrader export"
     " batch distributed",
     "validate student_check cli demo",

@@ -331,7 +331,7 @@ def test_log_level_options(tmp_path, monkeypatch):
     logging.getLogger("autograder").handlers.clear()
 
 
-def test_solutions_runs_with_the_assignments_quick_env(tmp_path, toy_dir, monkeypatch):
+def test_solutions_runs_in_full_unless_quick(tmp_path, toy_dir, monkeypatch):
     from dataclasses import replace
 
     import autograder.config as config_mod
@@ -349,7 +349,9 @@ def test_solutions_runs_with_the_assignments_quick_env(tmp_path, toy_dir, monkey
     )
     result = _invoke("solutions", toy_dir, "--out", tmp_path)
     assert result.exit_code == 0, result.output
-    assert calls == [{"TOY_QUICK": "1"}]
+    result = _invoke("solutions", toy_dir, "--out", tmp_path, "--quick")
+    assert result.exit_code == 0, result.output
+    assert calls == [{}, {"TOY_QUICK": "1"}], "full mode by default, quick only when asked"
 
 
 def test_exit_codes_come_from_the_exceptions():

@@ -15,6 +15,20 @@ def test_kernel_env_layers():
     env = kernel_env({"MPLBACKEND": "svg", "X": "1"})
     assert env["X"] == "1" and env["MPLBACKEND"] == "svg"
     assert kernel_env()["MPLBACKEND"] == "Agg"
+    assert kernel_env()["AUTOGRADER_HEADLESS"] == "1"
+
+
+def test_kernel_env_passes_a_shared_data_folder_on(tmp_path, monkeypatch):
+    """A trusted notebook runs in a throwaway folder: a shared/datasets folder found from
+    here is handed to it, unless AUTOGRADER_DATA_DIR says where the data is."""
+    (tmp_path / "shared" / "datasets" / "mnist").mkdir(parents=True)
+    work = tmp_path / "course" / "repo"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("AUTOGRADER_DATA_DIR", raising=False)
+    assert kernel_env()["AUTOGRADER_DATA_DIR"] == str(tmp_path / "shared" / "datasets")
+    monkeypatch.setenv("AUTOGRADER_DATA_DIR", "/data")
+    assert kernel_env()["AUTOGRADER_DATA_DIR"] == "/data"
 
 
 def test_python_bin_on_path_is_restored(monkeypatch):

@@ -3,7 +3,7 @@
 It must not bring TensorFlow or nbgrader (Colab's own TensorFlow stays as it is), and
 `autograder check NOTEBOOK` must work with only the base dependencies. A fresh virtual
 environment gets the package from this repository (`pip install REPO`, base dependencies
-from the package index or pip's cache), then checks a released Lab 4 notebook.
+from the package index or pip's cache), then checks a released notebook of each assignment.
 """
 
 from __future__ import annotations
@@ -80,3 +80,12 @@ def test_light_install_checks_a_released_notebook(tmp_path, public_dir):
     check = _run([venv / "bin" / "autograder", "check", notebook], env)
     assert check.returncode == 5, (check.stdout[-2000:], check.stderr[-2000:])
     assert "locked cell 'test_conv1d' was edited" in check.stdout
+
+    # The practice assignment, as downloaded from Colab: the same light checker.
+    notebook = tmp_path / "cnn-intro.ipynb"
+    released = release_notebook(load_config(REPO / "assignments/cnn-intro/assignment.toml"))
+    nbformat.write(released, notebook)
+    check = _run([venv / "bin" / "autograder", "check", notebook], env)
+    assert check.returncode == 1, (check.stdout[-2000:], check.stderr[-2000:])
+    assert "NOT SUBMITTABLE" not in check.stdout
+    assert "FAIL test_tensorboard" in check.stdout

@@ -24,7 +24,9 @@ import tensorflow as tf
 
 from autograder.bridge import LocalSubmission
 from autograder.config import load_config
-from autograder.plugin import run_checks
+
+from . import mutant_cases as cases
+from .mutant_cases import failures, grade, header, run_source
 
 REPO = Path(__file__).resolve().parents[2]
 ASSIGNMENT = REPO / "assignments" / "lab4-cnn"
@@ -40,37 +42,19 @@ QUESTIONS = (
     "deeper_model",
     "tensorboard",
 )
-# Messages of checks that crashed instead of judging (see autograder.plugin.failure_message).
-CRASHED = ("the check could not run", "a hidden check failed")
-
-
-def header(path: Path) -> tuple[str, str]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    kind = lines[0].removeprefix("# kind:").strip() if lines else ""
-    why = lines[1].removeprefix("# why:").strip() if len(lines) > 1 else ""
-    return kind, why
 
 
 def mutant_files(question: str, kind: str) -> list[Path]:
-    folder = MUTANTS / question
-    files = sorted(folder.glob("*.py")) if folder.is_dir() else []
-    return [p for p in files if header(p)[0] == kind]
+    return cases.mutant_files(MUTANTS, question, kind)
 
 
 def params(kind: str) -> list:
-    return [
-        pytest.param(q, p, id=f"{q}/{p.stem}") for q in QUESTIONS for p in mutant_files(q, kind)
-    ]
+    return cases.params(MUTANTS, QUESTIONS, kind)
 
 
 def fresh_namespace() -> dict:
     """What the notebook's setup cell provides to answer cells."""
     return {"__name__": "__main__", "np": np, "tf": tf, "keras": keras}
-
-
-def run_source(path: Path, ns: dict) -> dict:
-    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), ns)  # trusted files
-    return ns
 
 
 @pytest.fixture(autouse=True)
@@ -100,33 +84,9 @@ def reference_namespace() -> dict:
     return ns
 
 
-def grade(config, ns: dict, question: str, tmp_path: Path):
-    submission = LocalSubmission(ns, tmp_path / "scratch", student=question)
-    try:
-        results = run_checks(config.checks_dir, submission, config, only={question})
-    finally:
-        submission.close()
-    assert results, f"{question}: no check ran"
-    assert {r.question for r in results} == {question}
-    crashed = [f"{r.name}: {r.message}" for r in results if r.message.startswith(CRASHED)]
-    assert not crashed, f"{question}: checks crashed instead of judging: {crashed}"
-    return results
-
-
-def failures(results) -> list[str]:
-    return [f"{r.name}: {r.message}" for r in results if not r.passed]
-
-
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_question_has_mutants(question):
-    mistakes = mutant_files(question, "mistake")
-    alternatives = mutant_files(question, "alternative")
-    assert len(mistakes) >= 4, f"{question}: {len(mistakes)} mistake mutants, need 4"
-    assert len(alternatives) >= 1, f"{question}: no alternative mutant"
-    for path in sorted((MUTANTS / question).glob("*.py")):
-        kind, why = header(path)
-        assert kind in ("mistake", "alternative"), f"{path.name}: first line must be '# kind: ...'"
-        assert why, f"{path.name}: second line must be '# why: ...'"
+    cases.check_mutant_headers(MUTANTS, question)
 
 
 def test_every_question_has_a_check_file():

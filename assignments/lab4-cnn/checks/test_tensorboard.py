@@ -6,98 +6,14 @@ limits) and parsed as protobuf records; the PNGs are decoded with Pillow after
 their size is checked. Nothing the student's code returns is trusted.
 """
 
-import io
-import os
-import struct
-from dataclasses import dataclass
-from pathlib import Path
-
 import _reference as ref
 import numpy as np
 import pytest
 
 from autograder.checks import as_array, expect, expect_array, fail
-from autograder.exceptions import BridgeError
-from autograder.safeio import read_untrusted
+from autograder.tbevents import ImageSummary, decode_png, image_summaries
 
 pytestmark = pytest.mark.question("tensorboard")
-
-MAX_EVENT_FILE = 16 << 20
-MAX_EVENT_FILES = 32
-MAX_PIXELS = 1 << 20
-
-
-@dataclass
-class ImageSummary:
-    tag: str
-    step: int
-    pngs: list
-
-
-def event_files(logdir: Path) -> list[Path]:
-    found = []
-    for top, dirs, files in os.walk(logdir, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(top, d)))
-        found += [Path(top) / f for f in sorted(files) if "tfevents" in f]
-        if len(found) > MAX_EVENT_FILES or len(Path(top).relative_to(logdir).parts) > 4:
-            break
-    return found[:MAX_EVENT_FILES]
-
-
-def records(data: bytes):
-    """TFRecord framing: u64 length, u32 crc, payload, u32 crc (crcs not needed here)."""
-    offset = 0
-    while offset + 12 <= len(data):
-        (length,) = struct.unpack_from("<Q", data, offset)
-        start = offset + 12
-        if start + length + 4 > len(data):
-            return
-        yield data[start : start + length]
-        offset = start + length + 4
-
-
-def image_summaries(logdir: Path) -> list[ImageSummary]:
-    from google.protobuf.message import DecodeError
-    from tensorboard.compat.proto import event_pb2
-
-    found = []
-    for path in event_files(logdir):
-        try:
-            data = read_untrusted(path, logdir, MAX_EVENT_FILE)
-        except BridgeError:
-            continue
-        for rec in records(data):
-            try:
-                event = event_pb2.Event.FromString(rec)
-            except (DecodeError, RecursionError):
-                continue
-            for value in event.summary.value:
-                kind = value.WhichOneof("value")
-                if kind == "tensor" and len(value.tensor.string_val) >= 2:
-                    # tf.summary.image (TF2): [width, height, png, png, ...]
-                    pngs = list(value.tensor.string_val[2:])
-                    if value.tensor.string_val[0].isdigit():
-                        found.append(ImageSummary(value.tag, int(event.step), pngs))
-                elif kind == "image":  # TF1-style summaries
-                    found.append(
-                        ImageSummary(value.tag, int(event.step), [value.image.encoded_image_string])
-                    )
-    return found
-
-
-def decode_png(data: bytes, what: str) -> np.ndarray:
-    from PIL import Image
-
-    arr = None
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            if im.format == "PNG" and im.width * im.height <= MAX_PIXELS:
-                arr = np.asarray(im)
-    except Exception:  # noqa: BLE001 - any undecodable image is the student's
-        arr = None
-    if arr is None or arr.dtype.kind not in "uif":
-        fail(f"{what}: an image in the summary is not a valid PNG of reasonable size")
-    return arr[:, :, None] if arr.ndim == 2 else arr
 
 
 def logged(submission, tag: str, images, what: str, **options) -> tuple[list, int]:

@@ -1,0 +1,165 @@
+"""Reading TensorBoard event files that a student's code wrote, for the checks.
+
+Threat: the files are the student's. A check reads them here, in the grader, so every
+file goes through `read_untrusted` (no links, a size cap), at most `MAX_EVENT_FILES`
+files at most `MAX_DEPTH` folders deep are looked at, records are parsed as protobuf
+with decoding errors ignored, and PNGs are decoded with Pillow only after their pixel
+count is checked. Nothing here runs or imports what the student wrote.
+
+TensorFlow is not needed: the protobuf classes come from the `tensorboard` package.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from autograder.checks import fail
+from autograder.exceptions import BridgeError
+from autograder.safeio import read_untrusted
+
+MAX_EVENT_FILE = 16 << 20
+MAX_EVENT_FILES = 32
+MAX_DEPTH = 4
+MAX_PIXELS = 1 << 20
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    """One image summary: `run` is the folder under the log directory ('' at its top)."""
+
+    run: str
+    tag: str
+    step: int
+    pngs: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class Scalar:
+    run: str
+    tag: str
+    step: int
+    value: float
+
+
+@dataclass
+class EventLog:
+    """Everything found under one log directory."""
+
+    images: list[ImageSummary] = field(default_factory=list)
+    scalars: list[Scalar] = field(default_factory=list)
+
+    def series(self, run: str, tag: str) -> dict[int, float]:
+        """{step: value} of one scalar (the last value written wins, as in TensorBoard)."""
+        return {s.step: s.value for s in self.scalars if s.run == run and s.tag == tag}
+
+    def runs(self) -> set[str]:
+        return {s.run for s in self.scalars} | {i.run for i in self.images}
+
+
+def event_files(logdir: Path) -> list[Path]:
+    """Event files under `logdir`, in a stable order, links never followed."""
+    found: list[Path] = []
+    for top, dirs, files in os.walk(logdir, followlinks=False):
+        depth = len(Path(top).relative_to(logdir).parts)
+        dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(top, d)))
+        if depth >= MAX_DEPTH:
+            dirs[:] = []
+        found += [Path(top) / f for f in sorted(files) if "tfevents" in f]
+        if len(found) > MAX_EVENT_FILES:
+            break
+    return found[:MAX_EVENT_FILES]
+
+
+def records(data: bytes) -> Iterator[bytes]:
+    """TFRecord framing: u64 length, u32 crc, payload, u32 crc (the crcs are not needed)."""
+    offset = 0
+    while offset + 12 <= len(data):
+        (length,) = struct.unpack_from("<Q", data, offset)
+        start = offset + 12
+        if start + length + 4 > len(data):
+            return
+        yield data[start : start + length]
+        offset = start + length + 4
+
+
+def _tensor_scalar(tensor) -> float | None:
+    for values in (tensor.float_val, tensor.double_val, tensor.half_val, tensor.int_val):
+        if len(values) == 1:
+            return float(values[0])
+    content = bytes(tensor.tensor_content)
+    kinds = {1: "<f4", 2: "<f8", 3: "<i4", 9: "<i8"}  # DataType enum: float, double, ...
+    if tensor.dtype in kinds and len(content) == np.dtype(kinds[tensor.dtype]).itemsize:
+        return float(np.frombuffer(content, dtype=kinds[tensor.dtype])[0])
+    return None
+
+
+def read_events(logdir: Path) -> EventLog:
+    """Image summaries and scalars of every event file under `logdir`."""
+    from google.protobuf.message import DecodeError
+    from tensorboard.compat.proto import event_pb2
+
+    log = EventLog()
+    logdir = Path(logdir)
+    for path in event_files(logdir):
+        try:
+            data = read_untrusted(path, logdir, MAX_EVENT_FILE)
+        except BridgeError:
+            continue
+        run = str(path.parent.relative_to(logdir)).replace(os.sep, "/").strip(".")
+        for rec in records(data):
+            try:
+                event = event_pb2.Event.FromString(rec)
+            except (DecodeError, RecursionError, ValueError):
+                continue
+            for value in event.summary.value:
+                _add(log, run, int(event.step), value)
+    return log
+
+
+def _add(log: EventLog, run: str, step: int, value) -> None:
+    kind = value.WhichOneof("value")
+    plugin = value.metadata.plugin_data.plugin_name
+    if (
+        kind == "tensor"
+        and plugin == "images"
+        or (kind == "tensor" and not plugin and len(value.tensor.string_val) >= 2)
+    ):
+        strings = value.tensor.string_val
+        if len(strings) >= 2 and strings[0].isdigit():  # [width, height, png, png, ...]
+            log.images.append(ImageSummary(run, value.tag, step, tuple(strings[2:])))
+    elif kind == "image":  # TF1-style summaries
+        log.images.append(ImageSummary(run, value.tag, step, (value.image.encoded_image_string,)))
+    elif kind == "simple_value":
+        log.scalars.append(Scalar(run, value.tag, step, float(value.simple_value)))
+    elif kind == "tensor" and plugin in ("scalars", ""):
+        number = _tensor_scalar(value.tensor)
+        if number is not None:
+            log.scalars.append(Scalar(run, value.tag, step, number))
+
+
+def image_summaries(logdir: Path) -> list[ImageSummary]:
+    return read_events(logdir).images
+
+
+def decode_png(data: bytes, what: str) -> np.ndarray:
+    """A PNG from a summary as (H, W, C) pixels; a check failure if it is not one."""
+    from PIL import Image
+
+    arr = None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format == "PNG" and im.width * im.height <= MAX_PIXELS:
+                arr = np.asarray(im)
+    except Exception:  # noqa: BLE001 - any undecodable image is the student's
+        arr = None
+    if arr is None or arr.dtype.kind not in "uif":
+        fail(f"{what}: an image in the summary is not a valid PNG of reasonable size")
+        raise AssertionError  # unreachable: fail raises
+    return arr[:, :, None] if arr.ndim == 2 else arr
