@@ -25,7 +25,7 @@ demo: $(VENV_STAMP)
 	PATH="$$PWD/.venv/bin:$$PATH" $(PY) -m autograder.demo
 
 test: $(VENV_STAMP)
-	PATH="$$PWD/.venv/bin:$$PATH" $(PY) -m pytest -q --strict-markers
+	PATH="$$PWD/.venv/bin:$$PATH" $(PY) -m pytest -q --strict-markers --durations=15
 
 # Everyday loop (under 2 minutes on 2 cores): everything not marked slow.
 test-fast: $(VENV_STAMP)

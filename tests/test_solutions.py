@@ -81,3 +81,19 @@ def test_written_answers_quote_the_keys_own_outputs(name):
             f"{name}/{grade_id(cell)}: these numbers are in the written answer but in none of "
             f"the key's outputs: {missing}"
         )
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_answer_key_is_submittable(name):
+    """The key passes the student checker's integrity test: no locked cell out of step with
+    its checksum (a written answer or timing patched in without updating it would be)."""
+    from autograder.notebook import nbgrader_checksum
+
+    key = nbformat.read(key_path(name), as_version=4)
+    stale = [
+        grade_id(c)
+        for c in key.cells
+        if c.metadata.get("nbgrader", {}).get("checksum")
+        and nbgrader_checksum(c) != c.metadata["nbgrader"]["checksum"]
+    ]
+    assert not stale, f"{name}: stale checksums in the key: {stale}"
