@@ -14,9 +14,10 @@ from __future__ import annotations
 import io
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,7 @@ def records(data: bytes) -> Iterator[bytes]:
         offset = start + length + 4
 
 
-def _tensor_scalar(tensor) -> float | None:
+def _tensor_scalar(tensor: Any) -> float | None:
     for values in (tensor.float_val, tensor.double_val, tensor.half_val, tensor.int_val):
         if len(values) == 1:
             return float(values[0])
@@ -112,7 +113,8 @@ def read_events(logdir: Path) -> EventLog:
             data = read_untrusted(path, logdir, MAX_EVENT_FILE)
         except BridgeError:
             continue
-        run = str(path.parent.relative_to(logdir)).replace(os.sep, "/").strip(".")
+        folder = path.parent.relative_to(logdir)
+        run = "" if folder == Path(".") else folder.as_posix()
         for rec in records(data):
             try:
                 event = event_pb2.Event.FromString(rec)
@@ -123,16 +125,12 @@ def read_events(logdir: Path) -> EventLog:
     return log
 
 
-def _add(log: EventLog, run: str, step: int, value) -> None:
+def _add(log: EventLog, run: str, step: int, value: Any) -> None:
     kind = value.WhichOneof("value")
     plugin = value.metadata.plugin_data.plugin_name
-    if (
-        kind == "tensor"
-        and plugin == "images"
-        or (kind == "tensor" and not plugin and len(value.tensor.string_val) >= 2)
-    ):
-        strings = value.tensor.string_val
-        if len(strings) >= 2 and strings[0].isdigit():  # [width, height, png, png, ...]
+    strings: Sequence[bytes] = value.tensor.string_val if kind == "tensor" else ()
+    if kind == "tensor" and plugin in ("images", "") and len(strings) >= 2:
+        if strings[0].isdigit():  # tf.summary.image (TF2): [width, height, png, png, ...]
             log.images.append(ImageSummary(run, value.tag, step, tuple(strings[2:])))
     elif kind == "image":  # TF1-style summaries
         log.images.append(ImageSummary(run, value.tag, step, (value.image.encoded_image_string,)))

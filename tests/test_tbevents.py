@@ -1,0 +1,77 @@
+"""autograder.tbevents: TensorBoard event files read back as untrusted files."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from autograder.checks import CheckFailure
+from autograder.tbevents import MAX_DEPTH, decode_png, event_files, read_events, records
+
+tf = pytest.importorskip("tensorflow")
+
+
+def write_run(logdir, run: str, scalars: dict[str, list[float]], images=None) -> None:
+    writer = tf.summary.create_file_writer(str(logdir / run) if run else str(logdir))
+    with writer.as_default():
+        for tag, values in scalars.items():
+            for step, value in enumerate(values):
+                tf.summary.scalar(tag, value, step=step)
+        if images is not None:
+            tf.summary.image("samples", images, step=3, max_outputs=len(images))
+    writer.close()
+
+
+def test_scalars_and_images_by_run(tmp_path):
+    write_run(tmp_path, "train", {"epoch_loss": [2.0, 1.5, 1.25]})
+    write_run(tmp_path, "validation", {"epoch_loss": [2.5, 2.0]})
+    pixels = np.linspace(0, 1, 2 * 4 * 5).reshape(2, 4, 5, 1).astype("float32")
+    write_run(tmp_path, "images", {}, images=pixels)
+    log = read_events(tmp_path)
+    assert log.series("train", "epoch_loss") == {0: 2.0, 1: 1.5, 2: 1.25}
+    assert sorted(log.series("validation", "epoch_loss")) == [0, 1]
+    assert log.runs() == {"train", "validation", "images"}
+    (summary,) = log.images
+    assert (summary.run, summary.tag, summary.step, len(summary.pngs)) == (
+        "images",
+        "samples",
+        3,
+        2,
+    )
+    decoded = decode_png(summary.pngs[1], "x")
+    assert decoded.shape == (4, 5, 1)
+    assert np.abs(decoded.astype(float) - np.round(pixels[1] * 255)).max() <= 1
+
+
+def test_top_level_run_is_the_empty_string(tmp_path):
+    write_run(tmp_path, "", {"loss": [1.0]})
+    assert read_events(tmp_path).series("", "loss") == {0: 1.0}
+
+
+def test_links_garbage_and_deep_folders_are_ignored(tmp_path):
+    outside = tmp_path / "outside"
+    write_run(outside, "train", {"epoch_loss": [9.0]})
+    logdir = tmp_path / "log"
+    logdir.mkdir()
+    (target,) = list((outside / "train").iterdir())
+    os.symlink(target, logdir / "events.out.tfevents.link")  # a link to a file elsewhere
+    os.symlink(outside / "train", logdir / "linked_dir")
+    (logdir / "events.out.tfevents.garbage").write_bytes(os.urandom(5000))
+    deep = logdir.joinpath(*["d"] * (MAX_DEPTH + 1))
+    write_run(deep, "", {"epoch_loss": [7.0]})
+    log = read_events(logdir)
+    assert log.scalars == [] and log.images == []
+    assert all(logdir in p.parents for p in event_files(logdir))
+
+
+def test_truncated_records_stop_cleanly():
+    payload = b"x" * 10
+    frame = len(payload).to_bytes(8, "little") + b"\0" * 4 + payload + b"\0" * 4
+    assert list(records(frame + frame[:-3])) == [payload]
+
+
+def test_decode_png_rejects_what_is_not_a_png():
+    with pytest.raises(CheckFailure, match="not a valid PNG"):
+        decode_png(b"GIF89a" + b"\0" * 20, "log_training(...)")
