@@ -380,7 +380,7 @@ class KernelSubmission(BaseSubmission):
         self.max_array_bytes = session.limits.file_size_mib << 20
 
     def _serve(self, calldir: Path, function: str) -> None:
-        self.session.serve(calldir, function, self.session.kernel.call_code(calldir))
+        self.session.serve(function, {"op": "call", "dir": str(calldir)})
 
     def _make_model_host(self) -> KernelModelHost:
         kernel = self.session.kernel
@@ -397,12 +397,8 @@ class KernelSubmission(BaseSubmission):
         calldir = self.scratch / ".calls" / str(self._calls)
         calldir.mkdir(parents=True, exist_ok=True)
         calldir.chmod(0o777)
-        code = (
-            f"__import__('sys').modules['__autograder_bridge__'].serve_has({str(calldir)!r}, "
-            f"{name!r}, __import__('IPython').get_ipython().user_ns)"
-        )
         try:
-            self.session.serve(calldir, f"has:{name}", code)
+            self.session.serve(f"has:{name}", {"op": "has", "dir": str(calldir), "name": name})
             return decode_response(calldir, self.scratch, name, 1 << 10) is True
         except BridgeError:
             return False

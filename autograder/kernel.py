@@ -10,7 +10,9 @@ in, and telling a dead kernel from a slow one.
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
+from typing import Any
 
 import zmq
 from jupyter_client import BlockingKernelClient, KernelManager
@@ -75,10 +78,80 @@ class _SandboxedKernelManager(KernelManager):
         ]
         return argv if self.warm else self.sandbox.wrap(argv)
 
+    async def _async_interrupt_kernel(self) -> None:
+        """Never interrupt: the grader kills the sandbox's processes before any shutdown or
+        restart, and jupyter_client's interrupt (sent first by both) is a message on the
+        control socket, whose send blocks for good once a kernel has mangled that link."""
+
     def write_connection_file(self, **kwargs):
         super().write_connection_file(**kwargs)
         # The kernel runs as the sandbox's uid and must read the file it connects with.
         os.chmod(self.connection_file, 0o644)
+
+
+LOOP_START_S = 10.0  # for the kernel's side of the call loop to connect
+LOOP_SEND_S = 5.0  # for a request line to be taken (a few bytes, into an idle loop)
+MAX_REPLY_BYTES = 1024  # replies are short numbers: more is a kernel playing games
+
+
+@dataclass
+class _Output:
+    """What one run printed: kept up to a limit, counted in full."""
+
+    limit: int
+    kept: list[str] = field(default_factory=list)
+    kept_bytes: int = 0
+    seen: int = 0
+    error: str = ""
+
+    def add(self, mtype: str, content: dict[str, Any]) -> bool:
+        """Count one iopub message; True when it says the kernel is idle again."""
+        if mtype == "status" and content.get("execution_state") == "idle":
+            return True
+        if mtype == "stream":
+            text = str(content.get("text", ""))
+            self.seen += len(text)
+            if self.kept_bytes < self.limit:
+                piece = text[: self.limit - self.kept_bytes]
+                self.kept.append(piece)
+                self.kept_bytes += len(piece)
+        elif mtype == "error":
+            self.error = f"{content.get('ename', 'Error')}: {content.get('evalue', '')}"[:2000]
+        elif mtype in ("display_data", "execute_result", "update_display_data"):
+            self.seen += sum(len(str(v)) for v in content.get("data", {}).values())
+        return False
+
+    def outcome(self, kind: OutcomeKind, error: str, start: float) -> CellOutcome:
+        return CellOutcome(kind, error, "".join(self.kept), time.monotonic() - start, self.seen)
+
+
+@dataclass
+class _Loop:
+    """The grader's end of a running call loop: the socket and the execute serving it."""
+
+    conn: socket.socket
+    msg_id: str
+    number: int = 0
+    buffer: bytes = b""
+
+    def read(self) -> list[int] | None:
+        """Reply numbers now readable; None when the socket closed or sent garbage."""
+        try:
+            chunk = self.conn.recv(MAX_REPLY_BYTES, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return []
+        except OSError:
+            return None
+        if not chunk:
+            return None
+        self.buffer += chunk
+        *lines, self.buffer = self.buffer.split(b"\n")
+        if len(self.buffer) > MAX_REPLY_BYTES:
+            return None
+        try:
+            return [int(line) for line in lines]
+        except ValueError:
+            return None
 
 
 @dataclass
@@ -96,6 +169,9 @@ class SandboxedKernel:
         self.restarts = 0
         self._context: zmq.Context | None = None
         self._monitor: zmq.Socket | None = None
+        self._loop: _Loop | None = None
+        self._loop_broken = False  # the kernel's side broke its loop: execute each request
+        self._loop_count = 0
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
@@ -139,7 +215,9 @@ class SandboxedKernel:
             self._context = zmq.Context()
             self._context.setsockopt(zmq.MAXMSGSIZE, self._max_message)
         self.kc = self.km.client(context=self._context)
-        self.kc.start_channels()
+        # No heartbeat: liveness comes from the kernel manager (the process), and the
+        # heartbeat's thread can block for good on a link the kernel has mangled.
+        self.kc.start_channels(hb=False)
         # Tells a connection dropped for a message over MAXMSGSIZE from a silent kernel.
         self._monitor = self.kc.iopub_channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         try:
@@ -164,6 +242,8 @@ class SandboxedKernel:
             raise SandboxError(f"could not install the bridge in the kernel: {outcome.error}")
 
     def _stop_client(self) -> None:
+        self._forget_loop()
+        self._loop_broken = False  # a new kernel process gets a fresh chance
         if self.kc is not None:
             if self._monitor is not None:
                 self.kc.iopub_channel.socket.disable_monitor()
@@ -224,87 +304,191 @@ class SandboxedKernel:
         (the submission's CPU budget is spent, say) ends the run as kind "cpu".
         """
         assert self.kc is not None
+        if self._loop is not None:
+            self._end_loop(timeout)
+        msg_id = self.kc.execute(code, silent=False, store_history=False, allow_stdin=False)
+        outcome = self._follow(msg_id, timeout, watch)
+        assert outcome is not None  # no fd to wait for: it ends with the kernel idle
+        return outcome
+
+    def _follow(
+        self,
+        msg_id: str,
+        timeout: float,
+        watch: Callable[[], str | None] | None,
+        fd: int | None = None,
+    ) -> CellOutcome | None:
+        """Follow `msg_id`'s output until the kernel is idle or something fatal happens.
+
+        With `fd`, also return None as soon as `fd` is readable (a call loop's reply),
+        after counting the output that arrived first.
+        """
+        assert self.kc is not None
         start = time.monotonic()
         deadline = start + timeout
-        msg_id = self.kc.execute(code, silent=False, store_history=False, allow_stdin=False)
-        kept: list[str] = []
-        kept_bytes = 0
-        seen_bytes = 0
-        error = ""
-        idle = False
-        last_alive_check = start
-        while not idle:
+        out = _Output(self.max_output_bytes)
+        last_check = start
+        poller = zmq.Poller()
+        poller.register(self.kc.iopub_channel.socket, zmq.POLLIN)
+        if fd is not None:
+            poller.register(fd, zmq.POLLIN)
+        while True:
             now = time.monotonic()
             if now > deadline:
-                return CellOutcome(
-                    OutcomeKind.TIMEOUT,
-                    f"ran longer than {timeout:g} s",
-                    "".join(kept),
-                    now - start,
-                    seen_bytes,
-                )
-            try:
-                msg = self.kc.get_iopub_msg(timeout=min(0.2, max(deadline - now, 0.01)))
-            except Empty:
-                if now - last_alive_check > 0.5:
-                    last_alive_check = now
-                    if not self.is_alive():
-                        return CellOutcome(
-                            OutcomeKind.DIED,
-                            "the kernel died",
-                            "".join(kept),
-                            now - start,
-                            seen_bytes,
-                        )
-                    if self._message_dropped():
-                        return CellOutcome(
-                            OutcomeKind.OUTPUT,
-                            f"sent more than {self._max_message >> 20} MiB in one message",
-                            "".join(kept),
-                            now - start,
-                            seen_bytes + self._max_message,  # at least that much was sent
-                        )
-                    reason = watch() if watch is not None else None
-                    if reason:
-                        return CellOutcome(
-                            OutcomeKind.CPU, reason, "".join(kept), now - start, seen_bytes
-                        )
-                continue
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            mtype, content = msg["msg_type"], msg["content"]
-            if mtype == "status" and content.get("execution_state") == "idle":
-                idle = True
-            elif mtype == "stream":
-                text = str(content.get("text", ""))
-                seen_bytes += len(text)
-                if kept_bytes < self.max_output_bytes:
-                    piece = text[: self.max_output_bytes - kept_bytes]
-                    kept.append(piece)
-                    kept_bytes += len(piece)
-            elif mtype == "error":
-                error = f"{content.get('ename', 'Error')}: {content.get('evalue', '')}"[:2000]
-            elif mtype in ("display_data", "execute_result", "update_display_data"):
-                seen_bytes += sum(len(str(v)) for v in content.get("data", {}).values())
-            if seen_bytes > self.flood_bytes:
-                return CellOutcome(
-                    OutcomeKind.OUTPUT,
-                    f"printed more than {self.flood_bytes >> 20} MiB of output",
-                    "".join(kept),
-                    time.monotonic() - start,
-                    seen_bytes,
-                )
-        # Drain the shell reply so the next execute starts clean.
-        try:
-            self.kc.get_shell_msg(timeout=5)
-        except Empty:
-            pass
-        kind = OutcomeKind.ERROR if error else OutcomeKind.OK
-        return CellOutcome(kind, error, "".join(kept), time.monotonic() - start, seen_bytes)
+                return out.outcome(OutcomeKind.TIMEOUT, f"ran longer than {timeout:g} s", start)
+            if now - last_check > 0.5:
+                last_check = now
+                problem = self._problem(watch)
+                if problem is not None:
+                    kind, reason = problem
+                    if kind == OutcomeKind.OUTPUT:
+                        out.seen += self._max_message  # at least that much was sent
+                    return out.outcome(kind, reason, start)
+            wait_ms = max(int(1000 * min(0.2, deadline - now)), 1)
+            ready = dict(poller.poll(timeout=wait_ms))
+            while True:  # every message already there, before looking at the reply
+                try:
+                    msg = self.kc.get_iopub_msg(timeout=0)
+                except Empty:
+                    break
+                if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                if out.add(msg["msg_type"], msg["content"]):
+                    # Drain the shell reply so the next execute starts clean.
+                    try:
+                        self.kc.get_shell_msg(timeout=5)
+                    except Empty:
+                        pass
+                    kind = OutcomeKind.ERROR if out.error else OutcomeKind.OK
+                    return out.outcome(kind, out.error, start)
+                if out.seen > self.flood_bytes:
+                    reason = f"printed more than {self.flood_bytes >> 20} MiB of output"
+                    return out.outcome(OutcomeKind.OUTPUT, reason, start)
+            if fd is not None and fd in ready:
+                return None
 
-    def call_code(self, calldir: Path) -> str:
-        """The one line that asks the kernel-side bridge to serve a call."""
+    def _problem(self, watch: Callable[[], str | None] | None) -> tuple[OutcomeKind, str] | None:
+        """What ends a run although the kernel said nothing: death, a dropped link, `watch`."""
+        if not self.is_alive():
+            return OutcomeKind.DIED, "the kernel died"
+        if self._message_dropped():
+            mib = self._max_message >> 20
+            return OutcomeKind.OUTPUT, f"sent more than {mib} MiB in one message"
+        reason = watch() if watch is not None else None
+        return (OutcomeKind.CPU, reason) if reason else None
+
+    # -- the call loop -------------------------------------------------------------------
+    def request(
+        self,
+        message: dict[str, Any],
+        timeout: float,
+        watch: Callable[[], str | None] | None = None,
+    ) -> CellOutcome:
+        """Serve one bridge request (`kernel_side.serve_request`: op, dir, ...) in the kernel.
+
+        Requests go through one long-running execute, a line each on a Unix socket
+        (`kernel_side.serve_loop`); when that loop cannot run (the kernel's side broke
+        it), the request is executed as code instead. Outcomes are those of `execute`.
+        """
+        assert self.kc is not None
+        started = time.monotonic()
+        fallback = self.request_code(message)
+        if self._loop is None and not self._loop_broken:
+            failed = self._start_loop(min(timeout, LOOP_START_S), watch)
+            if failed is not None:
+                return failed
+        loop = self._loop
+        if loop is None:
+            return self.execute(fallback, timeout, watch)
+        loop.number += 1
+        try:
+            loop.conn.sendall(json.dumps({**message, "n": loop.number}).encode() + b"\n")
+        except OSError:
+            self._loop_lost(timeout, watch)
+            return self.execute(fallback, max(timeout - (time.monotonic() - started), 1.0), watch)
+        while True:
+            left = timeout - (time.monotonic() - started)
+            outcome = self._follow(loop.msg_id, max(left, 0.0), watch, fd=loop.conn.fileno())
+            if outcome is not None:  # the loop ended (broken on the kernel's side) or worse
+                self._forget_loop()
+                if not outcome.fatal:
+                    self._loop_broken = True
+                return outcome
+            replies = loop.read()
+            if replies is None or any(n != loop.number for n in replies):
+                # Closed, garbage or a number never asked for: the kernel's side broke
+                # the protocol, so it is not trusted to keep it from now on.
+                return self._loop_lost(max(left, 1.0), watch)
+            if replies:
+                return CellOutcome(OutcomeKind.OK, seconds=time.monotonic() - started)
+
+    def _start_loop(
+        self, timeout: float, watch: Callable[[], str | None] | None
+    ) -> CellOutcome | None:
+        """Start the call loop; None when it runs (or cannot, and execute is used instead)."""
+        assert self.kc is not None
+        self._loop_count += 1
+        path = self.sandbox.run_dir / f"calls{self._loop_count}.sock"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(str(path))
+            os.chmod(path, 0o777)  # the kernel runs as the sandbox's uid
+            listener.listen(1)
+            code = (
+                f"__import__('sys').modules[{BRIDGE_MODULE!r}].serve_loop("
+                f"{str(path)!r}, __import__('IPython').get_ipython().user_ns)"
+            )
+            msg_id = self.kc.execute(code, silent=False, store_history=False, allow_stdin=False)
+            outcome = self._follow(msg_id, timeout, watch, fd=listener.fileno())
+            if outcome is not None:
+                if not outcome.fatal:  # the loop ran and returned at once: do without it
+                    self._loop_broken = True
+                    return None
+                return outcome
+            listener.settimeout(1.0)
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                self._loop_broken = True
+                outcome = self._follow(msg_id, timeout, watch)
+                return outcome if outcome is not None and outcome.fatal else None
+            conn.settimeout(LOOP_SEND_S)
+            self._loop = _Loop(conn, msg_id)
+            return None
+        finally:
+            listener.close()
+            path.unlink(missing_ok=True)
+
+    def _loop_lost(self, timeout: float, watch: Callable[[], str | None] | None) -> CellOutcome:
+        """The loop's socket broke: let its execute finish, and use execute from now on."""
+        loop = self._loop
+        assert loop is not None
+        self._forget_loop()
+        self._loop_broken = True
+        outcome = self._follow(loop.msg_id, timeout, watch)
+        assert outcome is not None
+        return outcome
+
+    def _end_loop(self, timeout: float) -> None:
+        """Stop the call loop so that the kernel is free to run code again."""
+        loop = self._loop
+        assert loop is not None
+        self._forget_loop()
+        try:
+            loop.conn.sendall(b'{"op": "stop"}\n')
+        except OSError:
+            pass
+        loop.conn.close()
+        self._follow(loop.msg_id, timeout, None)
+
+    def _forget_loop(self) -> None:
+        if self._loop is not None:
+            self._loop.conn.close()
+            self._loop = None
+
+    def request_code(self, message: dict[str, Any]) -> str:
+        """The request as one line of code (strings and numbers only: repr is a literal)."""
         return (
-            f"__import__('sys').modules[{BRIDGE_MODULE!r}].serve_call("
-            f"{str(calldir)!r}, __import__('IPython').get_ipython().user_ns)"
+            f"__import__('sys').modules[{BRIDGE_MODULE!r}].serve_request("
+            f"{message!r}, __import__('IPython').get_ipython().user_ns)"
         )

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from autograder import model_side
+from autograder import kernel_side, model_side
 from autograder.config import Limits
 from autograder.exceptions import AutograderError, BridgeError, SandboxError, UnsafeModel
 from autograder.modelsize import check_declared_size
@@ -44,7 +44,7 @@ from autograder.modelspec import (
 )
 from autograder.safeio import read_untrusted
 
-HOST_MODULE = "__autograder_models__"
+HOST_MODULE = kernel_side.HOST_MODULE
 MAX_DESCRIPTION_BYTES = 8 << 20
 
 
@@ -299,7 +299,7 @@ class KernelModelHost(_HostBase):
         timeout = self.limits.call_timeout_s
         if self.deadline is not None:
             timeout = min(timeout, max(self.deadline(), 1.0))
-        outcome = self._kernel.execute(_serve_code(calldir), timeout=timeout)
+        outcome = self._kernel.request({"op": "models", "dir": str(calldir)}, timeout=timeout)
         if outcome.kind in ("ok", "error"):
             return
         memory = self._sandbox.memory_exceeded()
@@ -341,7 +341,3 @@ def _install_code(source: str) -> str:
         "__ag_install_models()\n"
         "del __ag_install_models\n"
     )
-
-
-def _serve_code(calldir: Path) -> str:
-    return f"__import__('sys').modules[{HOST_MODULE!r}].serve({str(calldir)!r})"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
+from typing import Any
 
 from autograder import logs
 from autograder.config import Limits
@@ -229,7 +229,8 @@ class KernelSession:
             # A replayed cell failed this time: it is left out and we try again.
 
     # -- bridge calls ---------------------------------------------------------------------
-    def serve(self, calldir: Path, function: str, code: str) -> None:
+    def serve(self, function: str, message: dict[str, Any]) -> None:
+        """Serve one bridge request (see `SandboxedKernel.request`) under the call policy."""
         if function in self.poisoned:
             raise BridgeError(f"{function} was not called again: {self.poisoned[function]}")
         spent = self._over_budget()
@@ -241,7 +242,7 @@ class KernelSession:
         budget = min(self.limits.call_timeout_s, self.remaining())
         if budget <= 0:
             raise BridgeError(f"{function} was not called: the submission's time limit was reached")
-        outcome = self.kernel.execute(code, timeout=budget, watch=self._over_budget)
+        outcome = self.kernel.request(message, timeout=budget, watch=self._over_budget)
         kind = self._classify(outcome)
         if kind is None or kind == IncidentKind.ERROR:
             return

@@ -71,10 +71,85 @@ def test_the_bridge_is_installed_and_serves_calls(kernel, tmp_path):
     calldir = kernel.sandbox.scratch / ".calls" / "t1"
     encode_request(calldir, "twice", (np.arange(3.0),), {"k": 3})
     calldir.chmod(0o777)
-    outcome = kernel.execute(kernel.call_code(calldir), timeout=20)
+    outcome = kernel.execute(kernel.request_code({"op": "call", "dir": str(calldir)}), 20)
     assert outcome.kind == "ok", outcome
     got = decode_response(calldir, kernel.sandbox.scratch, "twice", 1 << 20)
     np.testing.assert_array_equal(got, [0.0, 3.0, 6.0])
+
+
+def _call(kernel, n: int, function: str, *args, timeout: float = 20.0, **kwargs):
+    calldir = kernel.sandbox.scratch / ".calls" / f"loop{n}-{time.monotonic_ns()}"
+    encode_request(calldir, function, args, kwargs)
+    calldir.chmod(0o777)
+    outcome = kernel.request({"op": "call", "dir": str(calldir)}, timeout=timeout)
+    return outcome, calldir
+
+
+def test_many_calls_share_one_execute_and_cells_still_run_after(kernel):
+    kernel.execute("def inc(x):\n    return x + 1", timeout=20)
+    for n in range(5):
+        outcome, calldir = _call(kernel, n, "inc", n)
+        assert outcome.kind == "ok", outcome
+        assert decode_response(calldir, kernel.sandbox.scratch, "inc", 1 << 20) == n + 1
+    assert kernel._loop is not None  # one loop served all five
+    # A cell ends the loop first, then runs; the next call starts a new loop.
+    assert kernel.execute("print('cell')", timeout=20).stdout == "cell\n"
+    assert kernel._loop is None
+    outcome, calldir = _call(kernel, 9, "inc", 41)
+    assert decode_response(calldir, kernel.sandbox.scratch, "inc", 1 << 20) == 42
+
+
+def test_a_function_that_breaks_the_loop_costs_its_own_call_only(kernel):
+    """Closing or writing into the loop's socket: the grader goes back to one execute a call."""
+    kernel.execute(
+        "import os, socket\n"
+        "def close_all():\n"
+        "    os.closerange(3, 4096)\n"
+        "    return 1\n"
+        "def forge():\n"
+        "    for fd in range(3, 512):\n"
+        "        try:\n"
+        "            s = socket.socket(fileno=os.dup(fd))\n"
+        "            if s.family == socket.AF_UNIX and s.type == socket.SOCK_STREAM:\n"
+        "                s.send(b'999\\n' * 10_000)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    return 2\n"
+        "def ok():\n"
+        "    return 3\n",
+        timeout=20,
+    )
+    for n, name in enumerate(("forge", "close_all")):
+        outcome, _ = _call(kernel, 20 + n, name, timeout=15)
+        # The call may be lost, or the kernel with it (closed sockets): never the grader.
+        if outcome.fatal:
+            kernel.restart()
+            kernel.execute("def ok():\n    return 3\n", timeout=20)
+        outcome, calldir = _call(kernel, 30 + n, "ok")
+        assert outcome.kind == "ok", (name, outcome)
+        assert decode_response(calldir, kernel.sandbox.scratch, "ok", 1 << 20) == 3
+
+
+def test_calls_that_time_out_flood_or_kill_the_kernel(tmp_path):
+    with Sandbox(tmp_path / "scratch", LIMITS) as sb:
+        k = SandboxedKernel(sb, max_output_bytes=1000, flood_bytes=256 << 10)
+        try:
+            k.start()
+            code = (
+                "import os\n"
+                "def spin():\n    while True: pass\n"
+                "def flood():\n    while True: print('z' * 1000)\n"
+                "def die():\n    os._exit(3)\n"
+                "def fine():\n    return 1\n"
+            )
+            for name, kind in (("spin", "timeout"), ("flood", "output"), ("die", "died")):
+                k.execute(code, timeout=20)
+                assert _call(k, 0, "fine")[0].kind == "ok"
+                outcome, _ = _call(k, 1, name, timeout=3)
+                assert outcome.kind == kind and outcome.fatal, (name, outcome)
+                k.restart()
+        finally:
+            k.shutdown()
 
 
 def test_kept_output_is_capped_but_counted(kernel):

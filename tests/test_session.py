@@ -93,11 +93,11 @@ def test_serve_poisons_a_function_that_broke_the_kernel(monkeypatch):
     s, kernel, _ = fake_session(monkeypatch, LIMITS)
     s.run_cells(cells("ok a"))
     with pytest.raises(BridgeError, match="did not return within 5 s"):
-        s.serve(None, "slow_fn", "timeout call")  # type: ignore[arg-type]
+        s.serve("slow_fn", {"code": "timeout call"})
     assert kernel.restarts == 1 and kernel.executed[-1] == "ok a"  # replayed after restart
     with pytest.raises(BridgeError, match="was not called again"):
-        s.serve(None, "slow_fn", "ok call")  # type: ignore[arg-type]
-    s.serve(None, "other", "error call")  # type: ignore[arg-type]  # a raise is the check's
+        s.serve("slow_fn", {"code": "ok call"})
+    s.serve("other", {"code": "error call"})  # a raise is the check's
 
 
 def test_serve_after_giving_up_calls_nothing(monkeypatch):
@@ -106,7 +106,7 @@ def test_serve_after_giving_up_calls_nothing(monkeypatch):
     assert s.gave_up
     before = list(kernel.executed)
     with pytest.raises(BridgeError, match="kept failing"):
-        s.serve(None, "f", "ok call")  # type: ignore[arg-type]
+        s.serve("f", {"code": "ok call"})
     assert kernel.executed == before
 
 
@@ -158,4 +158,4 @@ def test_the_cpu_budget_stops_the_cells_and_the_calls(monkeypatch, tmp_path):
     assert s.status == "CPU time limit in cell 2" and s.gave_up
     assert "ok c" not in kernel.executed
     with pytest.raises(BridgeError, match="more than the 5 s it may use"):
-        s.serve(tmp_path, "f", "ok call")
+        s.serve("f", {"code": "ok call"})

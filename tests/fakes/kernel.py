@@ -64,6 +64,10 @@ class FakeKernel:
     def shutdown(self) -> None:
         self.shutdowns += 1
 
+    def request(self, message: dict, timeout: float, watch=None) -> CellOutcome:
+        """A bridge request: its "code" is a fake cell source, as above."""
+        return self.execute(message["code"], timeout, watch)
+
     def execute(self, source: str, timeout: float, watch=None) -> CellOutcome:
         self.executed.append(source)
         word, *rest = source.split()
