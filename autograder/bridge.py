@@ -23,7 +23,7 @@ import numpy as np
 from autograder import kernel_side
 from autograder.config import Limits
 from autograder.exceptions import AutograderError, BridgeError, StudentCodeError
-from autograder.model_host import KernelModelHost, LocalModelHost, StudentModel
+from autograder.model_host import KernelModelHost, LocalModelHost, StudentModel, warm_host
 from autograder.safeio import read_untrusted
 
 MAX_DEPTH = 16
@@ -384,13 +384,20 @@ class KernelSubmission(BaseSubmission):
 
     def _make_model_host(self) -> KernelModelHost:
         kernel = self.session.kernel
-        return KernelModelHost(
+        host = warm_host(
             self.session.limits,
             env=kernel.env,
             readonly=list(self.session.sandbox.readonly),
             zygote=kernel.zygote,
-            deadline=self.session.remaining,
         )
+        host.deadline = self.session.remaining
+        return host
+
+    def close(self) -> None:
+        """Forget this submission's models; the warm host stays for the next submission."""
+        if self._host is not None:
+            self._host.reset()
+            self._host = None
 
     def has(self, name: str) -> bool:
         self._calls += 1

@@ -8,8 +8,9 @@ loading. One such archive raised the grader's memory from 0.7 GB to 10 GB. So:
    (`modelspec.vet_config`) and refuses a model whose declared parameters or layer
    outputs exceed `[limits]` before any Keras object exists (`modelsize`);
 2. the archive is then loaded, once per submission and model, in the *model host*: a
-   fresh sandboxed kernel (its own uid, cgroup with `model_memory_mib`, no network; a
-   fork of the warm zygote when there is one) in which no student code ever runs;
+   sandboxed kernel (its own uid, cgroup with `model_memory_mib`, no network; a fork of
+   the warm zygote when there is one) in which no student code ever runs, kept warm by
+   the grading worker and emptied after each submission (`warm_host`, `reset`);
 3. checks get a `StudentModel`: the structure as plain data (`ModelSpec`) and a
    `predict()` that runs in the host and returns a plain array.
 
@@ -20,6 +21,7 @@ trusted instructor code (validate's in-process tests).
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import itertools
 import json
@@ -45,6 +47,7 @@ from autograder.modelspec import (
 from autograder.safeio import read_untrusted
 
 HOST_MODULE = kernel_side.HOST_MODULE
+RECYCLE_AFTER = 50  # submissions a warm host serves before a fresh one replaces it
 MAX_DESCRIPTION_BYTES = 8 << 20
 
 
@@ -225,10 +228,12 @@ class LocalModelHost(_HostBase):
 
 
 class KernelModelHost(_HostBase):
-    """A fresh sandboxed kernel per submission that builds and runs its models.
+    """A sandboxed kernel that builds and runs student models.
 
     Started on the first model request; after a crash (the memory cap, say) the next
-    request starts a new one and reloads the models it needs.
+    request starts a new one and reloads the models it needs. A grading worker keeps one
+    warm from one submission to the next (`warm_host`): `reset` then forgets every model
+    of the submission just graded, in the host and here, so the next one starts empty.
     """
 
     def __init__(
@@ -246,6 +251,7 @@ class KernelModelHost(_HostBase):
         self._sandbox: Any = None
         self._kernel: Any = None
         self._loaded: set[str] = set()
+        self._served = 0  # submissions since this host's kernel started
         self._tmp = Path(tempfile.mkdtemp(prefix="ag-host-"))
 
     @property
@@ -287,6 +293,7 @@ class KernelModelHost(_HostBase):
         self._loaded = set()
 
     def _stop(self) -> None:
+        self._served = 0
         if self._kernel is not None:
             self._kernel.shutdown()
         if self._sandbox is not None:
@@ -316,6 +323,8 @@ class KernelModelHost(_HostBase):
         if self._kernel is None or not self._kernel.is_alive():
             self._stop()
             self._start()
+        if op != "load" and key not in self._archives:
+            raise BridgeError(f"{what}: the model belongs to a submission already graded")
         if op != "load" and key not in self._loaded:
             super()._request(
                 "load", key, "loading the model", file=self._archives[key].read_bytes()
@@ -326,9 +335,59 @@ class KernelModelHost(_HostBase):
             self._loaded.add(key)
         return answer
 
+    def reset(self) -> None:
+        """Forget every model (end of a submission); a host that will not is stopped.
+
+        So is one that served `RECYCLE_AFTER` submissions or spent half its CPU-time
+        rlimit: what Keras leaks slowly, or the rlimit, never fails a later student.
+        """
+        self._served += 1
+        if self._kernel is not None and self._kernel.is_alive() and self._loaded:
+            try:
+                super()._request("reset", "", "forgetting the models")
+            except AutograderError:
+                self._stop()
+        if self._sandbox is not None and (
+            self._served >= RECYCLE_AFTER or self._sandbox.usage()[0] > self.limits.cpu_time_s / 2
+        ):
+            self._stop()
+        self._models.clear()
+        self._archives.clear()
+        self._loaded = set()
+        shutil.rmtree(self._tmp / "archives", ignore_errors=True)
+        self.deadline = None
+
     def close(self) -> None:
         self._stop()
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+_HOSTS: dict[tuple, KernelModelHost] = {}
+
+
+def warm_host(
+    limits: Limits, env: dict[str, str], readonly: list[Path], zygote: Any = None
+) -> KernelModelHost:
+    """This process's model host for these settings, kept warm between submissions.
+
+    Starting a host (a kernel, even forked warm) costs more than most of the checks that
+    use it, so a grading worker starts it once. What it keeps between submissions is
+    nothing: `reset` forgets the models after each one, no student code ever runs in it,
+    and it is capped and sandboxed like any host. A host that crashed is restarted by its
+    next request.
+    """
+    key = (limits, tuple(sorted(env.items())), tuple(readonly), zygote)
+    host = _HOSTS.get(key)
+    if host is None:
+        host = _HOSTS[key] = KernelModelHost(limits, env, readonly, zygote)
+    return host
+
+
+@atexit.register
+def close_warm_hosts() -> None:
+    for host in _HOSTS.values():
+        host.close()
+    _HOSTS.clear()
 
 
 def _install_code(source: str) -> str:

@@ -15,6 +15,7 @@ import pytest
 from autograder.config import Limits
 from autograder.exceptions import AutograderError, BridgeError, UnsafeModel
 from autograder.model_host import LocalModelHost, StudentModel, admit
+from autograder.sandbox import capabilities
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +206,30 @@ def test_each_layer_names_its_inbound_layers(tmp_path, keras, host):
     seq = _sequential(keras, keras.layers.Dense(3, name="d1"), keras.layers.Dense(2, name="d2"))
     model = host.model(_saved(tmp_path, seq, "s.keras"), tmp_path, "sequential")
     assert [layer.inbound for layer in model.layers][1] == ("d1",)
+
+
+@pytest.mark.slow
+@pytest.mark.sandbox
+@pytest.mark.skipif(not capabilities().isolated, reason="bubblewrap is not usable here")
+def test_a_warm_host_forgets_each_submissions_models_and_is_recycled(tmp_path, keras, monkeypatch):
+    from autograder import model_host
+
+    monkeypatch.setattr(model_host, "RECYCLE_AFTER", 2)
+    env = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    host = model_host.warm_host(Limits(), env, [])
+    try:
+        assert model_host.warm_host(Limits(), dict(env), []) is host  # one per settings
+        model = _sequential(keras, keras.layers.Dense(2))
+        first = host.model(_saved(tmp_path, model), tmp_path, "loading")
+        assert first.predict(np.ones((1, 4))).shape == (1, 2)
+        kernel = host._kernel
+        host.reset()  # the first submission is graded
+        assert host._kernel is kernel and kernel.is_alive()  # kept warm...
+        with pytest.raises(BridgeError, match="already graded"):
+            first.predict(np.ones((1, 4)))  # ...but its models are gone
+        second = host.model(_saved(tmp_path, model, "n.keras"), tmp_path, "loading")
+        assert second.predict(np.ones((3, 4))).shape == (3, 2)
+        host.reset()  # RECYCLE_AFTER submissions: a fresh host next time
+        assert host._kernel is None and not kernel.is_alive()
+    finally:
+        model_host.close_warm_hosts()
