@@ -27,6 +27,7 @@ import itertools
 import json
 import shutil
 import tempfile
+import threading
 import uuid
 from pathlib import Path
 from typing import Any, Protocol
@@ -363,6 +364,7 @@ class KernelModelHost(_HostBase):
 
 
 _HOSTS: dict[tuple, KernelModelHost] = {}
+_HOSTS_LOCK = threading.Lock()
 
 
 def warm_host(
@@ -376,18 +378,21 @@ def warm_host(
     and it is capped and sandboxed like any host. A host that crashed is restarted by its
     next request.
     """
-    key = (limits, tuple(sorted(env.items())), tuple(readonly), zygote)
-    host = _HOSTS.get(key)
-    if host is None:
-        host = _HOSTS[key] = KernelModelHost(limits, env, readonly, zygote)
+    # Per thread too: a Dask worker with several threads grades several submissions at once.
+    key = (threading.get_ident(), limits, tuple(sorted(env.items())), tuple(readonly), zygote)
+    with _HOSTS_LOCK:
+        host = _HOSTS.get(key)
+        if host is None:
+            host = _HOSTS[key] = KernelModelHost(limits, env, readonly, zygote)
     return host
 
 
 @atexit.register
 def close_warm_hosts() -> None:
-    for host in _HOSTS.values():
-        host.close()
-    _HOSTS.clear()
+    with _HOSTS_LOCK:
+        for host in _HOSTS.values():
+            host.close()
+        _HOSTS.clear()
 
 
 def _install_code(source: str) -> str:
