@@ -283,8 +283,8 @@ def bench_lab4(n: int, jobs: int, seed: int, probe_runs: int = 3) -> dict:
         "  C  the notebook's own work: its cells, training cells skipped,",
         f"     `import tensorflow` and the data set load included          {C:7.2f} s",
         f"  D  hidden checks (pytest, calls into the kernel)               {D:7.2f} s",
-        f"     (the first run in a fresh process: {probe['checks_s'][0]:.2f} s, importing "
-        "TensorFlow into the grader once)",
+        f"     (the first run in a fresh process: {probe['checks_s'][0]:.2f} s, starting the "
+        "worker's warm model host once)",
         f"  S  sandbox set-up and teardown, kernel shutdown                {S:7.2f} s",
         f"  R  the rest (read, restore, score) = L - K - C - D - S         {R:7.2f} s",
         f"  overhead excluding the notebook's own work = L - C = K + D + S + R = {overhead:.2f} s",
