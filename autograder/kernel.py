@@ -470,15 +470,13 @@ class SandboxedKernel:
         return outcome
 
     def _end_loop(self, timeout: float) -> None:
-        """Stop the call loop so that the kernel is free to run code again."""
+        """Stop the call loop so that the kernel is free to run code again.
+
+        Closing the socket is the stop: the kernel's loop returns when it reads the end.
+        """
         loop = self._loop
         assert loop is not None
         self._forget_loop()
-        try:
-            loop.conn.sendall(b'{"op": "stop"}\n')
-        except OSError:
-            pass
-        loop.conn.close()
         self._follow(loop.msg_id, timeout, None)
 
     def _forget_loop(self) -> None:
