@@ -488,10 +488,15 @@ def bwrap_args(
             args += ["--symlink", os.readlink(target), f"/{name}"]
         elif target.is_dir():
             args += ["--ro-bind", f"/{name}", f"/{name}"]
-    # /tmp first: a private tmpfs (charged to the cgroup's memory), so the scratch
-    # folder can itself live under the host's /tmp and be bound on top of it.
+    # /dev and /tmp first: /tmp a private tmpfs (charged to the cgroup's memory), /dev a
+    # minimal one with its own /dev/shm, so that a scratch folder can itself live under the
+    # host's /tmp or /dev/shm (a tmpfs: see warm.warm_dir) and be bound on top of them.
+    args += ["--dev", "/dev"]
+    if gpu:
+        for node in sorted(Path("/dev").glob("nvidia*")):
+            args += ["--dev-bind", str(node), str(node)]
     args += ["--perms", "1777", "--tmpfs", "/tmp"]
-    made: set[Path] = {Path("/usr"), Path("/etc"), Path("/tmp")}
+    made: set[Path] = {Path("/usr"), Path("/etc"), Path("/tmp"), Path("/dev"), Path("/dev/shm")}
     binds = [(p, "--ro-bind") for p in [*python_paths(), *readonly]]
     binds += [(p, "--bind") for p in writable]
     for path, how in binds:
@@ -501,10 +506,6 @@ def bwrap_args(
                 made.add(anc)
         args += [how, str(path), str(path)]
         made.add(path)
-    args += ["--dev", "/dev"]
-    if gpu:
-        for node in sorted(Path("/dev").glob("nvidia*")):
-            args += ["--dev-bind", str(node), str(node)]
     for cap in keep_caps:
         args += ["--cap-add", cap]
     args += [

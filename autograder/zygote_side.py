@@ -10,7 +10,8 @@ any student code runs, in this order:
 1. joins the submission's cgroup (memory and process caps, and how the grader
    finds and kills it);
 2. unshares its mount, network and IPC namespaces, with a fresh /tmp and
-   /dev/shm, so nothing is shared with the submissions before or after it;
+   /dev/shm (the folders the sandbox binds under them bound again), so nothing
+   is shared with the submissions before or after it;
 3. lowers its rlimits, drops to the submission's uid (which clears every
    capability) and sets no_new_privs;
 4. closes every inherited file (the control pipe included) and becomes an
@@ -35,7 +36,6 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWNET = 0x40000000
 MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
-MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 1
 
@@ -67,29 +67,26 @@ def _tmpfs(target):
     )
 
 
-def _fresh_tmp(keep, staging):
-    """A new, empty /tmp, except for `keep`: folders under /tmp the sandbox binds (a
-    virtualenv, data sets, the zygote's own folder), re-bound from the old /tmp."""
-    if not keep:
-        _tmpfs("/tmp")
-        return
-    os.mkdir(staging, 0o700)
-    _ok(libc.mount(b"/tmp", staging.encode(), None, MS_BIND | MS_REC, None), "stage /tmp")
-    _tmpfs("/tmp")
-    for path in keep:
+def _fresh_tmpfs(target, keep):
+    """A new, empty tmpfs on `target` (/tmp, /dev/shm), except for the folders of `keep`
+    under it that the sandbox binds (a virtualenv, data sets, the zygote's own folder):
+    held open by O_PATH before the new mount hides them, then bound again from the fd."""
+    under = [p for p in keep if os.path.commonpath([p, target]) == target and p != target]
+    held = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in under]
+    _tmpfs(target)
+    for path, fd in held:
         os.makedirs(path, 0o755, exist_ok=True)
-        old = os.path.join(staging, os.path.relpath(path, "/tmp"))
-        _ok(libc.mount(old.encode(), path.encode(), None, MS_BIND | MS_REC, None), f"keep {path}")
-    _ok(libc.umount2(staging.encode(), MNT_DETACH), "unstage /tmp")
-    os.rmdir(staging)
+        source = f"/proc/self/fd/{fd}".encode()
+        _ok(libc.mount(source, path.encode(), None, MS_BIND | MS_REC, None), f"keep {path}")
+        os.close(fd)
 
 
-def _private_namespaces(keep, staging):
+def _private_namespaces(keep):
     _ok(libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC), "unshare")
     _ok(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
-    _fresh_tmp(keep, staging)
+    _fresh_tmpfs("/tmp", keep)
     if os.path.isdir("/dev/shm"):
-        _tmpfs("/dev/shm")
+        _fresh_tmpfs("/dev/shm", keep)
     _loopback_up()
 
 
@@ -106,7 +103,7 @@ def _become_kernel(req):
             with open(procs, "w") as fh:
                 fh.write(str(os.getpid()))
         _ok(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
-        _private_namespaces(KEEP, f"{BASE}/stage-{os.getpid()}")
+        _private_namespaces(KEEP)
         for name, value in req["rlimits"].items():
             resource.setrlimit(getattr(resource, name), (value, value))
         uid = req["uid"]
@@ -148,15 +145,14 @@ def _reply(out, data):
     out.flush()
 
 
-KEEP: list = []  # folders under /tmp that kernels must still see (from the grader)
-BASE = ""  # the zygote's own folder, root's
+KEEP: list = []  # folders under /tmp or /dev/shm that kernels must still see (from the grader)
 
 
 def main():
-    global KEEP, BASE
+    global KEEP
     out = sys.stdout
     preload = json.loads(sys.argv[1])
-    KEEP, BASE = json.loads(sys.argv[2]), sys.argv[3]
+    KEEP = json.loads(sys.argv[2])
     imported, failed = [], {}
     for name in ["ipykernel.kernelapp", *preload]:
         try:

@@ -196,3 +196,43 @@ def test_a_failed_warm_start_falls_back_to_cold_for_good(zygote, monkeypatch, ca
     assert out.stdout == "cold\n"
     assert not warm.available()
     assert "starting kernels cold from now on" in caplog.text  # logged once, as a warning
+
+
+def test_warm_dir_prefers_a_roomy_tmpfs(monkeypatch):
+    """Call folders are many small files: in memory when there is room, else on disk."""
+    monkeypatch.setenv("AUTOGRADER_WARM_DIR", "/srv/grading")
+    assert warm.warm_dir() == Path("/srv/grading")
+    monkeypatch.delenv("AUTOGRADER_WARM_DIR")
+    monkeypatch.setattr(warm, "SHM_MIN_FREE", 1 << 62)  # more room than any /dev/shm has
+    assert warm.warm_dir() == Path("/var/tmp")
+    monkeypatch.setattr(warm, "SHM", Path("/var/tmp"))  # not a tmpfs mount point
+    monkeypatch.setattr(warm, "SHM_MIN_FREE", 0)
+    assert warm.warm_dir() == Path("/var/tmp")
+
+
+@pytest.mark.skipif(warm.warm_dir() != warm.SHM, reason="/dev/shm is not a roomy tmpfs here")
+def test_a_zygote_in_dev_shm_still_gives_each_kernel_a_private_dev_shm(monkeypatch):
+    """The zygote's folder in /dev/shm stays bound in each kernel's fresh /dev/shm, and a
+    kernel sees neither what an earlier one left there nor the zygote's other folders."""
+    monkeypatch.delenv("AUTOGRADER_WARM_DIR", raising=False)
+    z = warm.Zygote(("json",), [], warm.sandbox_env(Path("/tmp"), "/tmp"))
+    try:
+        assert warm.SHM in z.base.parents
+        plant = (
+            "import os\n"
+            "open('/dev/shm/planted', 'w').write('x')\n"
+            "open('mine.txt', 'w').write('kept')\n"  # the cwd: this kernel's scratch
+            "print(sorted(os.listdir('/dev/shm')), open('mine.txt').read())\n"
+        )
+        out, _ = _run(z, plant)
+        assert out.kind == "ok", out
+        assert out.stdout.splitlines() == [f"['{z.base.name}', 'planted'] kept"]
+        out, _ = _run(z, "import os\nprint(sorted(os.listdir('/dev/shm')))")
+        assert out.stdout.splitlines() == [f"['{z.base.name}']"]
+        assert not (warm.SHM / "planted").exists()
+        # Files in a scratch folder in memory are charged to the kernel's cgroup.
+        fill = "import os\nfor i in range(12):\n    open(f'f{i}', 'wb').write(os.urandom(64 << 20))"
+        out, facts = _run(z, fill)
+        assert out.kind == "died" and facts["memory"]
+    finally:
+        z.close()
