@@ -95,3 +95,17 @@ def test_every_environment_variable_read_is_in_the_readme():
     assert names, "the pattern found nothing: update this test"
     missing = sorted(n for n in names if f"`{n}`" not in section)
     assert missing == []
+
+
+def test_the_grader_does_not_pay_for_a_grammar_it_never_uses():
+    """nbformat imports jsonschema, which would build rfc3987_syntax's Lark grammar (0.9 s
+    per grader process, more than half of a whole class's re-grade); autograder skips it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, autograder.batch, nbformat, jsonschema._format\n"
+        "print(sys.modules.get('rfc3987_syntax', 'absent'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "None"
