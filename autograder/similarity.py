@@ -78,6 +78,22 @@ def _fingerprint(source: str, is_code: bool, cfg: SimilarityConfig, boilerplate)
     )
 
 
+def _compare(fa, fb, is_code: bool) -> tuple:
+    """(share of a in b, share of b in a, matched tokens, a's slices, b's slices)."""
+    from copydetect import compare_files
+
+    if not fa.hashes & fb.hashes:
+        return 0.0, 0.0, 0, (), ()
+    overlap, (sa, sb), (slices_a, slices_b) = compare_files(fa, fb)
+    return (
+        float(min(sa, 1.0)),
+        float(min(sb, 1.0)),
+        int(overlap),
+        tuple(zip(*(s.tolist() for s in slices_a), strict=True)) if is_code else (),
+        tuple(zip(*(s.tolist() for s in slices_b), strict=True)) if is_code else (),
+    )
+
+
 def find_similar(
     answers: dict[str, dict[str, str]],
     starter: dict[str, str],
@@ -85,8 +101,6 @@ def find_similar(
     cfg: SimilarityConfig,
 ) -> SimilarityReport:
     """answers: student -> {cell: source}. Every pair of students, cell by cell."""
-    from copydetect import compare_files
-
     pairs: list[Pair] = []
     compared: dict[str, int] = {}
     for cell in starter:
@@ -94,33 +108,26 @@ def find_similar(
         base = _fingerprint(starter[cell], is_code, cfg, None).hashes if starter[cell] else []
         prints = {}
         minimum = cfg.min_tokens * (1 if is_code else TEXT_SCALE)
+        # Identical answers (a short formula, a shared copy) are fingerprinted and compared
+        # once: fingerprints and comparisons depend on the texts alone.
+        by_text: dict[str, object] = {}
         for student, cells in answers.items():
             source = cells.get(cell, "")
             if not source.strip() or source.strip() == starter[cell].strip():
                 continue
-            fp = _fingerprint(source, is_code, cfg, list(base))
-            if fp.token_coverage >= minimum and fp.hashes:
+            if source not in by_text:
+                by_text[source] = _fingerprint(source, is_code, cfg, list(base))
+            fp = by_text[source]
+            if fp.token_coverage >= minimum and fp.hashes:  # type: ignore[attr-defined]
                 prints[student] = fp
         compared[cell] = len(prints)
         found: list[tuple] = []
+        done: dict[tuple[int, int], tuple] = {}
         for a, b in combinations(sorted(prints), 2):
             fa, fb = prints[a], prints[b]
-            common = len(fa.hashes & fb.hashes)
-            if not common:
-                found.append((a, b, 0.0, 0.0, 0, (), ()))
-                continue
-            overlap, (sa, sb), (slices_a, slices_b) = compare_files(fa, fb)
-            found.append(
-                (
-                    a,
-                    b,
-                    float(min(sa, 1.0)),
-                    float(min(sb, 1.0)),
-                    int(overlap),
-                    tuple(zip(*(s.tolist() for s in slices_a), strict=True)) if is_code else (),
-                    tuple(zip(*(s.tolist() for s in slices_b), strict=True)) if is_code else (),
-                )
-            )
+            if (id(fa), id(fb)) not in done:
+                done[id(fa), id(fb)] = _compare(fa, fb, is_code)
+            found.append((a, b, *done[id(fa), id(fb)]))
         if not found:
             continue
         median = statistics.median((sa + sb) / 2 for _, _, sa, sb, *_ in found)

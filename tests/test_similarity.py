@@ -87,3 +87,21 @@ def test_batch_writes_similarity_with_the_copied_pair_first(tmp_path, toy_dir, t
     assert rows[0]["flagged"] == "yes" and rows[0]["rank"] == "1"
     page = (out / "similarity.html").read_text()
     assert "ann and ben" in page and "<mark>" in page
+
+
+def test_identical_answers_are_fingerprinted_once_and_every_pair_is_still_reported(monkeypatch):
+    import autograder.similarity as similarity
+
+    made = []
+    real = similarity._fingerprint
+    monkeypatch.setattr(
+        similarity, "_fingerprint", lambda src, *a: made.append(src) or real(src, *a)
+    )
+    answers = _answers()
+    answers |= {f"copy{i}": {"add": ORIGINAL} for i in range(3)}
+    report = find_similar(answers, {"add": STARTER}, {"add"}, SimilarityConfig(min_tokens=5))
+    assert made.count(ORIGINAL) == 1
+    copies = {"ann", "copy0", "copy1", "copy2"}
+    same = [p for p in report.pairs if {p.student_a, p.student_b} <= copies]
+    assert len(same) == 6 and all(p.similarity == 1.0 and p.flagged for p in same)
+    assert report.compared == {"add": 8}
