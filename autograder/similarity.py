@@ -58,8 +58,20 @@ def _normalise_text(text: str) -> str:
     return re.sub(r"\s+", " ", text.lower()).strip()
 
 
+def _stable_hash(text: str) -> int:
+    return int.from_bytes(
+        hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True
+    )
+
+
 def _fingerprint(source: str, is_code: bool, cfg: SimilarityConfig, boilerplate):
+    import copydetect.utils
     from copydetect import CodeFingerprint
+
+    # copydetect hashes k-grams with Python's hash(), salted per process (PYTHONHASHSEED):
+    # the same answers matched 138, 144 or 161 tokens from one run to the next, and a pair
+    # near the threshold could be flagged or not. Its module's `hash` is made a stable one.
+    copydetect.utils.hash = _stable_hash
 
     if is_code:
         k, win = cfg.noise_tokens, cfg.guarantee_tokens - cfg.noise_tokens + 1

@@ -105,3 +105,33 @@ def test_identical_answers_are_fingerprinted_once_and_every_pair_is_still_report
     same = [p for p in report.pairs if {p.student_a, p.student_b} <= copies]
     assert len(same) == 6 and all(p.similarity == 1.0 and p.flagged for p in same)
     assert report.compared == {"add": 8}
+
+
+def test_the_report_is_the_same_whatever_python_salts_its_hashes_with():
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from test_similarity import _answers, STARTER\n"
+        "from autograder.config import SimilarityConfig\n"
+        "from autograder.similarity import find_similar\n"
+        "r = find_similar(_answers(), {'add': STARTER}, {'add'}, SimilarityConfig(min_tokens=5))\n"
+        "print(json.dumps([(p.student_a, p.student_b, p.similarity, p.matched_tokens) "
+        "for p in r.pairs]))\n"
+    )
+    root = str(__import__("pathlib").Path(__file__).resolve().parents[1])
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=root,
+            env={**__import__("os").environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2", "3")
+    ]
+    assert json.loads(runs[0]) and runs[0] == runs[1] == runs[2]
