@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import tempfile
 import threading
@@ -69,7 +68,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from autograder import __version__, logs
+from autograder import __version__, logs, safeio
 from autograder.config import AssignmentConfig, load_config
 from autograder.digest import code_digest
 from autograder.exceptions import AutograderError
@@ -104,22 +103,7 @@ def sweep_stale_dirs(root: Path | None = None) -> list[Path]:
     Each task's folder is `autograder-dask-<worker pid>-*` in the temporary directory
     (mode 0700: it holds the assignment's checks); a live worker removes its own.
     """
-    root = Path(root or tempfile.gettempdir())
-    removed = []
-    for path in root.glob(f"{TMP_PREFIX}*-*"):
-        pid = path.name[len(TMP_PREFIX) :].split("-", 1)[0]
-        if not pid.isdigit() or path.is_symlink() or not path.is_dir():
-            continue
-        try:
-            if path.stat().st_uid != os.getuid():
-                continue
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-        except OSError:
-            continue  # alive under another uid, or gone already
-    return removed
+    return safeio.sweep_stale_dirs(Path(root or tempfile.gettempdir()), TMP_PREFIX)
 
 
 @dataclass(frozen=True)

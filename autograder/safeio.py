@@ -1,4 +1,5 @@
-"""Reading files that untrusted code could have planted, and writing results atomically.
+"""Reading files that untrusted code could have planted, writing results atomically, and
+removing the folders a killed grader process left behind.
 
 The grader runs with more rights than the sandbox. A student can leave a
 symlink in the scratch folder pointing at the hidden checks; every read of a
@@ -9,6 +10,7 @@ files, paths outside the scratch root and oversize files.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
@@ -87,3 +89,26 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sweep_stale_dirs(root: Path, prefix: str) -> list[Path]:
+    """Remove `<prefix><pid>-*` folders under `root` whose process is gone (SIGKILL, OOM).
+
+    A live process removes its own; a killed one cannot, and in /dev/shm what it left
+    (a submission's scratch, say) would hold memory until the next reboot. Only this uid's.
+    """
+    removed = []
+    for path in Path(root).glob(f"{prefix}*-*"):
+        pid = path.name[len(prefix) :].split("-", 1)[0]
+        if not pid.isdigit() or path.is_symlink() or not path.is_dir():
+            continue
+        try:
+            if path.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        except OSError:
+            continue  # alive under another uid, or gone already
+    return removed

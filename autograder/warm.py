@@ -38,6 +38,7 @@ from jupyter_client.provisioning import LocalProvisioner
 from autograder import logs, zygote_side
 from autograder.config import Limits
 from autograder.exceptions import SandboxError
+from autograder.safeio import sweep_stale_dirs
 from autograder.sandbox import (
     Sandbox,
     bwrap_args,
@@ -52,6 +53,7 @@ log = logs.get(__name__)
 
 READY_TIMEOUT_S = 180.0
 FORK_TIMEOUT_S = 30.0
+WARM_PREFIX = "autograder-warm-"  # then the grader's pid: see safeio.sweep_stale_dirs
 SHM = Path("/dev/shm")
 SHM_MIN_FREE = 2 << 30  # bytes: below this (Docker's default is 64 MiB), /var/tmp instead
 ZYGOTE_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_SYS_ADMIN")
@@ -105,7 +107,10 @@ class Zygote:
     def __init__(self, preload: tuple[str, ...], readonly: list[Path], env: dict[str, str]):
         caps = capabilities()
         self.preload, self.readonly = preload, list(readonly)
-        self.base = Path(tempfile.mkdtemp(prefix="autograder-warm-", dir=warm_dir())).resolve()
+        root = warm_dir()
+        sweep_stale_dirs(root, WARM_PREFIX)  # what zygotes of killed graders left there
+        prefix = f"{WARM_PREFIX}{os.getpid()}-"
+        self.base = Path(tempfile.mkdtemp(prefix=prefix, dir=root)).resolve()
         os.chmod(self.base, 0o711)  # each submission's folder inside is its own uid's, 0700
         self.cgroup_name = f"autograder-warm-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.cgroup_dirs = create_cgroup(caps.cgroup, self.cgroup_name, delegate=True)

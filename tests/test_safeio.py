@@ -182,3 +182,21 @@ def test_atomic_write_concurrent_writers_never_mix(tmp_path):
     assert not errors
     assert target.read_bytes() in payloads
     assert _temps(tmp_path) == []
+
+
+def test_sweep_removes_only_the_folders_of_dead_processes(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from autograder.safeio import sweep_stale_dirs
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f"ag-x-{dead.pid}-abc"
+    live = tmp_path / f"ag-x-{os.getpid()}-def"
+    other = tmp_path / "ag-x-notapid-ghi"
+    for folder in (stale, live, other):
+        (folder / "sub").mkdir(parents=True)
+    assert sweep_stale_dirs(tmp_path, "ag-x-") == [stale]
+    assert not stale.exists() and live.is_dir() and other.is_dir()

@@ -236,3 +236,20 @@ def test_a_zygote_in_dev_shm_still_gives_each_kernel_a_private_dev_shm(monkeypat
         assert out.kind == "died" and facts["memory"]
     finally:
         z.close()
+
+
+def test_a_new_zygote_removes_what_a_killed_grader_left_in_its_folder(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = tmp_path / f"{warm.WARM_PREFIX}{dead.pid}-x" / "sub-y"
+    left.mkdir(parents=True)
+    monkeypatch.setenv("AUTOGRADER_WARM_DIR", str(tmp_path))
+    z = warm.Zygote(("json",), [], warm.sandbox_env(Path("/tmp"), "/tmp"))
+    try:
+        assert not left.parent.exists()
+        assert z.base.name.startswith(f"{warm.WARM_PREFIX}{os.getpid()}-")
+    finally:
+        z.close()
