@@ -18,6 +18,7 @@ import statistics
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 from autograder.answers import ANSWERS_FILE, load_answers, starter_sources
 from autograder.config import AssignmentConfig, SimilarityConfig
@@ -65,13 +66,7 @@ def _stable_hash(text: str) -> int:
 
 
 def _fingerprint(source: str, is_code: bool, cfg: SimilarityConfig, boilerplate):
-    import copydetect.utils
     from copydetect import CodeFingerprint
-
-    # copydetect hashes k-grams with Python's hash(), salted per process (PYTHONHASHSEED):
-    # the same answers matched 138, 144 or 161 tokens from one run to the next, and a pair
-    # near the threshold could be flagged or not. Its module's `hash` is made a stable one.
-    copydetect.utils.hash = _stable_hash
 
     if is_code:
         k, win = cfg.noise_tokens, cfg.guarantee_tokens - cfg.noise_tokens + 1
@@ -113,6 +108,12 @@ def find_similar(
     cfg: SimilarityConfig,
 ) -> SimilarityReport:
     """answers: student -> {cell: source}. Every pair of students, cell by cell."""
+    import copydetect.utils
+
+    # copydetect hashes k-grams with Python's hash(), salted per process (PYTHONHASHSEED):
+    # the same answers matched 138, 144 or 161 tokens from one run to the next, and a pair
+    # near the threshold could be flagged or not. Its module's `hash` is made a stable one.
+    copydetect.utils.hash = _stable_hash
     pairs: list[Pair] = []
     compared: dict[str, int] = {}
     for cell in starter:
@@ -122,7 +123,7 @@ def find_similar(
         minimum = cfg.min_tokens * (1 if is_code else TEXT_SCALE)
         # Identical answers (a short formula, a shared copy) are fingerprinted and compared
         # once: fingerprints and comparisons depend on the texts alone.
-        by_text: dict[str, object] = {}
+        by_text: dict[str, Any] = {}
         for student, cells in answers.items():
             source = cells.get(cell, "")
             if not source.strip() or source.strip() == starter[cell].strip():
@@ -130,7 +131,7 @@ def find_similar(
             if source not in by_text:
                 by_text[source] = _fingerprint(source, is_code, cfg, list(base))
             fp = by_text[source]
-            if fp.token_coverage >= minimum and fp.hashes:  # type: ignore[attr-defined]
+            if fp.token_coverage >= minimum and fp.hashes:
                 prints[student] = fp
         compared[cell] = len(prints)
         found: list[tuple] = []

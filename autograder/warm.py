@@ -112,7 +112,7 @@ class Zygote:
         prefix = f"{WARM_PREFIX}{os.getpid()}-"
         self.base = Path(tempfile.mkdtemp(prefix=prefix, dir=root)).resolve()
         os.chmod(self.base, 0o711)  # each submission's folder inside is its own uid's, 0700
-        self.cgroup_name = f"autograder-warm-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.cgroup_name = f"{WARM_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.cgroup_dirs = create_cgroup(caps.cgroup, self.cgroup_name, delegate=True)
         argv = bwrap_args(
             caps.bwrap or "bwrap",
