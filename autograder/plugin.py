@@ -15,11 +15,16 @@ traceback or source, so hidden inputs and check code stay hidden.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +36,16 @@ from autograder.bridge import Submission
 from autograder.checks import CheckFailure
 from autograder.config import AssignmentConfig
 from autograder.exceptions import AutograderError, BridgeError
+from autograder.safeio import sweep_stale_dirs
 from autograder.scoring import CheckResult
 
 MAX_MESSAGE = 1500
+PYC_PREFIX = "autograder-pyc-"  # then the grader's pid: see safeio.sweep_stale_dirs
 log = logs.get(__name__)
+_pyc_dir: str | None = None
+_pyc_lock = threading.Lock()
+_pyc_users = 0  # runs inside compiled_checks_kept (threads of one process: Dask)
+_pyc_saved: tuple[bool, str | None] = (False, None)
 
 
 class AutograderPlugin:
@@ -163,6 +174,38 @@ def failure_message(excinfo: Any) -> str:
     return text[:MAX_MESSAGE]
 
 
+@contextlib.contextmanager
+def compiled_checks_kept() -> Iterator[None]:
+    """Let pytest keep the check modules it rewrites, for this process's later submissions.
+
+    pytest rewrites the asserts of every check module and compiles it again on each run,
+    about 40 ms a submission, unless it may cache the result as a .pyc; with
+    PYTHONDONTWRITEBYTECODE set (as here) it never may. The cache goes to a folder of
+    this process's own (mode 0700, removed at exit, swept if the process was killed):
+    never into the assignment's folder, and never a shared one, where another user could
+    plant a .pyc that the grader would run. pytest checks each .pyc against its source's
+    size and mtime, so an edited check is compiled again.
+    """
+    global _pyc_dir, _pyc_users, _pyc_saved
+    with _pyc_lock:
+        if _pyc_dir is None or not os.path.isdir(_pyc_dir):
+            root = tempfile.gettempdir()
+            sweep_stale_dirs(Path(root), PYC_PREFIX)
+            _pyc_dir = tempfile.mkdtemp(prefix=f"{PYC_PREFIX}{os.getpid()}-", dir=root)
+            atexit.register(shutil.rmtree, _pyc_dir, True)
+        if _pyc_users == 0:
+            _pyc_saved = sys.dont_write_bytecode, sys.pycache_prefix
+            sys.dont_write_bytecode, sys.pycache_prefix = False, _pyc_dir
+        _pyc_users += 1
+    try:
+        yield
+    finally:
+        with _pyc_lock:
+            _pyc_users -= 1
+            if _pyc_users == 0:
+                sys.dont_write_bytecode, sys.pycache_prefix = _pyc_saved
+
+
 def run_checks(
     checks_dir: Path,
     submission: Submission,
@@ -195,6 +238,12 @@ def run_checks(
         "no:randomly",
         "-p",
         "no:unraisableexception",  # its gc.collect() calls cost ~1.7 s once TF is loaded
+        # Per-check work no check needs (each ~20 ms a submission of ~120 checks): log
+        # capture, and output capture at the file-descriptor level (sys level still keeps
+        # a check's prints out of the grader's output).
+        "-p",
+        "no:logging",
+        "--capture=sys",
         "--import-mode=importlib",
         "--rootdir",
         str(checks_dir),
@@ -211,11 +260,12 @@ def run_checks(
         sys.path.insert(0, str(checks_dir))  # so checks can import their own helpers
     before = set(sys.modules)
     try:
-        if quiet:
-            with open(os.devnull, "w") as devnull, _redirect(devnull):
+        with compiled_checks_kept():
+            if quiet:
+                with open(os.devnull, "w") as devnull, _redirect(devnull):
+                    code = pytest.main(args, plugins=[plugin])
+            else:
                 code = pytest.main(args, plugins=[plugin])
-        else:
-            code = pytest.main(args, plugins=[plugin])
     finally:
         if added:
             sys.path.remove(str(checks_dir))

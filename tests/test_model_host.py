@@ -233,3 +233,74 @@ def test_a_warm_host_forgets_each_submissions_models_and_is_recycled(tmp_path, k
         assert host._kernel is None and not kernel.is_alive()
     finally:
         model_host.close_warm_hosts()
+
+
+def _model_zoo(keras):
+    """Sequential models as students write them: with an Input, built by `build()`, never
+    built, nested in a functional model, and one nested in another Sequential."""
+    layers = keras.layers
+    with_input = keras.Sequential(
+        [
+            keras.Input(shape=(8, 8, 1)),
+            layers.Conv2D(4, 3, padding="same", activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Conv2D(6, 3, activation="relu"),
+            layers.Flatten(),
+            layers.Dropout(0.2),
+            layers.Dense(3, activation="softmax"),
+        ]
+    )
+    built_later = keras.Sequential([layers.Dense(5, activation="relu"), layers.Dense(2)])
+    built_later.build((None, 4))
+    never_built = keras.Sequential([layers.Dense(5), layers.Dense(2)])
+    inner = keras.Sequential([layers.Dense(5, activation="relu"), layers.Dense(3)])
+    inputs = keras.Input(shape=(4,))
+    functional = keras.Model(inputs, layers.Dense(2)(inner(inputs)))
+    outer = keras.Sequential(
+        [keras.Input(shape=(4,)), keras.Sequential([layers.Dense(3)]), layers.Dense(2)]
+    )
+    return {
+        "with_input": (with_input, (2, 8, 8, 1)),
+        "built_later": (built_later, (2, 4)),
+        "never_built": (never_built, None),
+        "functional": (functional, (2, 4)),
+        "outer": (outer, (2, 4)),
+    }
+
+
+@pytest.mark.slow
+def test_the_host_loads_sequentials_as_keras_does(tmp_path, keras, monkeypatch):
+    """model_side.load builds each Sequential once instead of once per layer (and reuses
+    Keras's skip-sets): same structure, same weights, same outputs as keras's own load."""
+    from keras.src.backend.common import global_state
+
+    from autograder import model_side
+
+    zoo = _model_zoo(keras)
+    builds = []
+    build = keras.Sequential.build
+    monkeypatch.setattr(
+        keras.Sequential, "build", lambda self, *a: builds.append(1) or build(self, *a)
+    )
+    path = _saved(tmp_path, zoo["with_input"][0], "counted.keras")
+    keras.saving.load_model(path, safe_mode=True, compile=False)
+    keras_builds = len(builds)  # Keras 3.15: 6, once per layer added after the Input
+    builds.clear()
+    model_side.load(str(path))
+    assert len(builds) == 1 <= keras_builds
+    assert global_state.get_global_attribute("saving_attr_skiplist_Layer") is not None
+    monkeypatch.undo()
+
+    rng = np.random.default_rng(0)
+    for name, (model, shape) in zoo.items():
+        path = _saved(tmp_path, model, f"{name}.keras")
+        mine = model_side.load(str(path))
+        theirs = keras.saving.load_model(path, safe_mode=True, compile=False)
+        assert model_side.describe(mine) == model_side.describe(theirs), name
+        assert mine.built == theirs.built, name
+        for a, b in zip(mine.get_weights(), theirs.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+        if shape is not None:
+            x = rng.normal(size=shape).astype("float32")
+            np.testing.assert_array_equal(np.asarray(mine(x)), np.asarray(theirs(x)))
+    assert keras.Sequential.add.__name__ == "add"  # the class is restored afterwards

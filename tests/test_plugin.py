@@ -296,3 +296,32 @@ def test_assignment_config_without_the_plugin_is_none(pytestconfig):
     from autograder.plugin import assignment_config
 
     assert assignment_config(pytestconfig) is None
+
+
+def test_check_modules_are_compiled_once_per_process_in_a_private_folder(
+    tmp_path, toy, checks, monkeypatch
+):
+    """pytest's assert rewriting runs once per check module, not once per submission, even
+    with PYTHONDONTWRITEBYTECODE; its .pyc go to a folder of the grader's own, not the
+    assignment's, and the interpreter's own settings come back afterwards."""
+    from _pytest.assertion import rewrite
+
+    from autograder import plugin
+
+    rewritten = []
+    real = rewrite._rewrite_test
+    monkeypatch.setattr(
+        rewrite, "_rewrite_test", lambda fn, config: rewritten.append(fn.name) or real(fn, config)
+    )
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    for namespace in (GOOD, BAD, GOOD):
+        assert _run(tmp_path, checks, toy, namespace)["test_small"].passed == (namespace is GOOD)
+    assert sorted(rewritten) == ["test_add.py", "test_scale.py"]
+    assert sys.dont_write_bytecode is True and sys.pycache_prefix is None
+    assert not (checks / "__pycache__").exists()
+    folder = Path(plugin._pyc_dir or "")
+    assert folder.is_dir() and folder.stat().st_mode & 0o777 == 0o700
+    assert folder.name.startswith(f"{plugin.PYC_PREFIX}{__import__('os').getpid()}-")
+    (checks / "test_add.py").write_text((checks / "test_add.py").read_text() + "\n# edited\n")
+    _run(tmp_path, checks, toy, GOOD)
+    assert sorted(rewritten) == ["test_add.py", "test_add.py", "test_scale.py"]

@@ -301,3 +301,32 @@ def test_wrap_without_bwrap_still_applies_rlimits(tmp_path):
             assert f"--cpu={LIMITS.cpu_time_s}" in argv
         env = sb.env()
         assert env["TMPDIR"] == str(sb.scratch / "tmp") and env["HOME"] == str(sb.scratch / "home")
+
+
+@needs_uid
+def test_the_exact_cpu_clock_tells_an_idle_sandbox_from_a_busy_one(tmp_path):
+    """cpu_clock (ns) agrees with usage() (ticks) and sees 10 ms of work: session's quick look."""
+    with Sandbox(tmp_path / "scratch", LIMITS) as sb:
+        code = "import sys, time\nif sys.argv[1] == 'busy':\n    while True: pass\ntime.sleep(600)"
+        for mode in ("idle", "busy"):
+            proc = subprocess.Popen(
+                sb.wrap([sys.executable, "-c", code, mode]),
+                env=sb.env(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            try:
+                time.sleep(0.5)  # started and settled
+                before = sb.cpu_clock()
+                time.sleep(0.05)
+                after = sb.cpu_clock()
+                assert before is not None and after is not None
+                assert abs(after - sb.usage()[0]) < 0.1
+                if mode == "idle":
+                    assert after - before < 0.005, after - before
+                else:
+                    assert after - before > 0.02, after - before
+            finally:
+                sb.kill_all()
+                proc.wait(timeout=10)

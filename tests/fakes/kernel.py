@@ -35,6 +35,9 @@ class FakeSandbox:
     def memory_exceeded(self) -> bool:
         return self.memory_hit
 
+    def cpu_clock(self) -> float | None:
+        return self.usage()[0]
+
     def usage(self) -> tuple[float, int]:
         if self.spinning:
             self.cpu += 0.1  # a busy core between any two looks
