@@ -220,11 +220,63 @@ class SandboxedKernel:
         self.kc.start_channels(hb=False)
         # Tells a connection dropped for a message over MAXMSGSIZE from a silent kernel.
         self._monitor = self.kc.iopub_channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
-        try:
-            self.kc.wait_for_ready(timeout=self.startup_timeout)
-        except RuntimeError as exc:
-            raise SandboxError(f"the sandboxed kernel did not start: {exc}") from exc
+        self._wait_until_ready(self.startup_timeout)
         self._install_bridge()
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        """Return once the kernel answers kernel_info on shell and its iopub reaches us.
+
+        jupyter_client's `wait_for_ready` does the same, then drains iopub until 0.2 s
+        pass with no message: a fixed 0.2 s with the core idle, of a warm start's 0.44 s.
+        Here the kernel_info request's own `idle` status on iopub proves the subscription,
+        and whatever else is on iopub is left there: `_follow` reads only its own
+        request's messages. A status published before the subscription reached the kernel
+        is lost (ZeroMQ's slow joiner): then ask again, after a wait that starts at 10 ms
+        and doubles up to jupyter_client's 0.2 s.
+        """
+        assert self.kc is not None
+        deadline = time.monotonic() + timeout
+        wait = 0.01
+        while True:
+            msg_id = self.kc.kernel_info()
+            if self._shell_reply_to(msg_id, wait=min(1.0, deadline - time.monotonic())):
+                if self._iopub_idle_after(msg_id, wait=wait):
+                    return
+                wait = min(2 * wait, 0.2)
+            if not self.is_alive():
+                raise SandboxError("the sandboxed kernel did not start: it died before replying")
+            if time.monotonic() > deadline:
+                raise SandboxError(f"the sandboxed kernel did not start: no reply in {timeout:g} s")
+
+    def _shell_reply_to(self, msg_id: str, wait: float) -> bool:
+        """True once shell carries the reply to `msg_id` (earlier, late replies are skipped)."""
+        assert self.kc is not None
+        deadline = time.monotonic() + max(wait, 0.01)
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                reply = self.kc.get_shell_msg(timeout=left)
+            except Empty:
+                return False
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                return True
+        return False
+
+    def _iopub_idle_after(self, msg_id: str, wait: float) -> bool:
+        """True once iopub carries `msg_id`'s idle status; False after `wait` s without it."""
+        assert self.kc is not None
+        deadline = time.monotonic() + wait
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = self.kc.get_iopub_msg(timeout=left)
+            except Empty:
+                return False
+            if (
+                msg.get("parent_header", {}).get("msg_id") == msg_id
+                and msg.get("msg_type") == "status"
+                and msg.get("content", {}).get("execution_state") == "idle"
+            ):
+                return True
+        return False
 
     def _install_bridge(self) -> None:
         code = (

@@ -223,7 +223,8 @@ class _Cgroup:
         return found
 
     def kill_all(self) -> None:
-        for _ in range(50):
+        pause = 0.002  # a killed kernel is usually gone within a few ms: look again soon
+        for _ in range(60):
             pids = self.pids()
             if not pids:
                 return
@@ -232,7 +233,8 @@ class _Cgroup:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            time.sleep(0.02)
+            time.sleep(pause)
+            pause = min(2 * pause, 0.02)
 
     def release(self) -> None:
         self.kill_all()
