@@ -25,6 +25,7 @@ import atexit
 import dataclasses
 import itertools
 import json
+import os
 import shutil
 import tempfile
 import threading
@@ -45,9 +46,10 @@ from autograder.modelspec import (
     read_config,
     vet_config,
 )
-from autograder.safeio import read_untrusted
+from autograder.safeio import read_untrusted, sweep_stale_dirs
 
 HOST_MODULE = kernel_side.HOST_MODULE
+STORE_PREFIX = "autograder-models-"  # then the grader's pid: see safeio.sweep_stale_dirs
 RECYCLE_AFTER = 50  # submissions a warm host serves before a fresh one replaces it
 MAX_DESCRIPTION_BYTES = 8 << 20
 
@@ -100,6 +102,14 @@ class StudentModel:
             raise BridgeError("the model host returned no array")
         self.spec = ModelSpec.from_host(answer.get("model"), self.spec.compile_config)
         return answer["y"]
+
+
+def _private_dir() -> Path:
+    """A 0700 folder for a host's copies of admitted archives, named with this pid so that
+    a later grader removes it if this one is killed (SIGKILL, OOM) before its cleanup."""
+    root = Path(tempfile.gettempdir())
+    sweep_stale_dirs(root, STORE_PREFIX)
+    return Path(tempfile.mkdtemp(prefix=f"{STORE_PREFIX}{os.getpid()}-", dir=root))
 
 
 def admit(archive: Path, root: Path, limits: Limits) -> tuple[bytes, dict[str, Any]]:
@@ -206,7 +216,7 @@ class LocalModelHost(_HostBase):
     def __init__(self, limits: Limits | None = None) -> None:
         super().__init__()
         self.limits = limits or Limits()
-        self._dir = Path(tempfile.mkdtemp(prefix="ag-models-"))
+        self._dir = _private_dir()
         self._calls = _Calls(self._dir / "calls")
 
     @property
@@ -253,7 +263,7 @@ class KernelModelHost(_HostBase):
         self._kernel: Any = None
         self._loaded: set[str] = set()
         self._served = 0  # submissions since this host's kernel started
-        self._tmp = Path(tempfile.mkdtemp(prefix="ag-host-"))
+        self._tmp = _private_dir()
 
     @property
     def _root(self) -> Path:

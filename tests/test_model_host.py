@@ -304,3 +304,32 @@ def test_the_host_loads_sequentials_as_keras_does(tmp_path, keras, monkeypatch):
             x = rng.normal(size=shape).astype("float32")
             np.testing.assert_array_equal(np.asarray(mine(x)), np.asarray(theirs(x)))
     assert keras.Sequential.add.__name__ == "add"  # the class is restored afterwards
+
+
+def test_a_killed_graders_archive_copies_are_removed_by_the_next_host(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from autograder import model_host
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    left = tmp_path / f"{model_host.STORE_PREFIX}{dead}-abc"
+    (left / "archives").mkdir(parents=True)
+    (left / "archives" / "k.keras").write_bytes(b"student bytes")
+    host = LocalModelHost()
+    try:
+        assert not left.exists()
+        mine = [p.name for p in tmp_path.iterdir()]
+        assert len(mine) == 1 and mine[0].startswith(f"{model_host.STORE_PREFIX}{os.getpid()}-")
+        assert (tmp_path / mine[0]).stat().st_mode & 0o777 == 0o700
+    finally:
+        host.close()
+    assert list(tmp_path.iterdir()) == []
