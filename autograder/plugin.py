@@ -15,13 +15,11 @@ traceback or source, so hidden inputs and check code stay hidden.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import hashlib
 import os
-import shutil
+import stat
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -36,13 +34,10 @@ from autograder.bridge import Submission
 from autograder.checks import CheckFailure
 from autograder.config import AssignmentConfig
 from autograder.exceptions import AutograderError, BridgeError
-from autograder.safeio import sweep_stale_dirs
 from autograder.scoring import CheckResult
 
 MAX_MESSAGE = 1500
-PYC_PREFIX = "autograder-pyc-"  # then the grader's pid: see safeio.sweep_stale_dirs
 log = logs.get(__name__)
-_pyc_dir: str | None = None
 _pyc_lock = threading.Lock()
 _pyc_users = 0  # runs inside compiled_checks_kept (threads of one process: Dask)
 _pyc_saved: tuple[bool, str | None] = (False, None)
@@ -174,28 +169,47 @@ def failure_message(excinfo: Any) -> str:
     return text[:MAX_MESSAGE]
 
 
+def pyc_cache_dir() -> Path | None:
+    """The grader's own bytecode cache: `$XDG_CACHE_HOME/autograder/pyc` (~/.cache by default).
+
+    None unless it is a real folder of this uid that no one else may write to: a .pyc
+    planted there would run in the grader.
+    """
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "autograder"
+    folder = base / "pyc"
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for path in (base, folder):
+            info = path.lstat()
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+                return None
+    except OSError:
+        return None
+    return folder
+
+
 @contextlib.contextmanager
 def compiled_checks_kept() -> Iterator[None]:
-    """Let pytest keep the check modules it rewrites, for this process's later submissions.
+    """Let pytest keep the check modules it rewrites, for later submissions and batches.
 
     pytest rewrites the asserts of every check module and compiles it again on each run,
     about 40 ms a submission, unless it may cache the result as a .pyc; with
-    PYTHONDONTWRITEBYTECODE set (as here) it never may. The cache goes to a folder of
-    this process's own (mode 0700, removed at exit, swept if the process was killed):
-    never into the assignment's folder, and never a shared one, where another user could
-    plant a .pyc that the grader would run. pytest checks each .pyc against its source's
-    size and mtime, so an edited check is compiled again.
+    PYTHONDONTWRITEBYTECODE set (as here) it never may. While the checks run, bytecode
+    goes to the grader's own cache (`pyc_cache_dir`), never into the assignment's folder.
+    Python then reads every module first imported meanwhile from there too (a module a
+    check imports, pytest's own plugins): compiled once per machine, not once per grader.
+    pytest checks each .pyc against its source's size and mtime, so an edited check is
+    compiled again. Without a usable cache folder, nothing changes.
     """
-    global _pyc_dir, _pyc_users, _pyc_saved
+    global _pyc_users, _pyc_saved
+    folder = pyc_cache_dir()
+    if folder is None:
+        yield
+        return
     with _pyc_lock:
-        if _pyc_dir is None or not os.path.isdir(_pyc_dir):
-            root = tempfile.gettempdir()
-            sweep_stale_dirs(Path(root), PYC_PREFIX)
-            _pyc_dir = tempfile.mkdtemp(prefix=f"{PYC_PREFIX}{os.getpid()}-", dir=root)
-            atexit.register(shutil.rmtree, _pyc_dir, True)
         if _pyc_users == 0:
             _pyc_saved = sys.dont_write_bytecode, sys.pycache_prefix
-            sys.dont_write_bytecode, sys.pycache_prefix = False, _pyc_dir
+            sys.dont_write_bytecode, sys.pycache_prefix = False, str(folder)
         _pyc_users += 1
     try:
         yield

@@ -298,12 +298,12 @@ def test_assignment_config_without_the_plugin_is_none(pytestconfig):
     assert assignment_config(pytestconfig) is None
 
 
-def test_check_modules_are_compiled_once_per_process_in_a_private_folder(
+def test_check_modules_are_compiled_once_into_the_graders_own_cache(
     tmp_path, toy, checks, monkeypatch
 ):
     """pytest's assert rewriting runs once per check module, not once per submission, even
-    with PYTHONDONTWRITEBYTECODE; its .pyc go to a folder of the grader's own, not the
-    assignment's, and the interpreter's own settings come back afterwards."""
+    with PYTHONDONTWRITEBYTECODE; its .pyc go to the grader's cache, not the assignment's
+    folder, and the interpreter's own settings come back afterwards."""
     from _pytest.assertion import rewrite
 
     from autograder import plugin
@@ -314,14 +314,30 @@ def test_check_modules_are_compiled_once_per_process_in_a_private_folder(
         rewrite, "_rewrite_test", lambda fn, config: rewritten.append(fn.name) or real(fn, config)
     )
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     for namespace in (GOOD, BAD, GOOD):
         assert _run(tmp_path, checks, toy, namespace)["test_small"].passed == (namespace is GOOD)
     assert sorted(rewritten) == ["test_add.py", "test_scale.py"]
     assert sys.dont_write_bytecode is True and sys.pycache_prefix is None
     assert not (checks / "__pycache__").exists()
-    folder = Path(plugin._pyc_dir or "")
-    assert folder.is_dir() and folder.stat().st_mode & 0o777 == 0o700
-    assert folder.name.startswith(f"{plugin.PYC_PREFIX}{__import__('os').getpid()}-")
+    folder = tmp_path / "cache" / "autograder" / "pyc"
+    assert plugin.pyc_cache_dir() == folder and folder.stat().st_mode & 0o777 == 0o700
+    assert any(p.name.startswith("test_add.") for p in folder.rglob("*.pyc"))
     (checks / "test_add.py").write_text((checks / "test_add.py").read_text() + "\n# edited\n")
     _run(tmp_path, checks, toy, GOOD)
     assert sorted(rewritten) == ["test_add.py", "test_add.py", "test_scale.py"]
+
+
+def test_a_cache_folder_others_may_write_to_is_not_used(tmp_path, monkeypatch):
+    from autograder import plugin
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    (tmp_path / "autograder" / "pyc").mkdir(parents=True)
+    (tmp_path / "autograder").chmod(0o777)
+    assert plugin.pyc_cache_dir() is None
+    (tmp_path / "autograder").chmod(0o755)
+    assert plugin.pyc_cache_dir() == tmp_path / "autograder" / "pyc"
+    (tmp_path / "autograder" / "pyc").rmdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "autograder" / "pyc").symlink_to(tmp_path / "elsewhere")
+    assert plugin.pyc_cache_dir() is None
