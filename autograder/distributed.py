@@ -72,6 +72,7 @@ from autograder import __version__, logs, safeio
 from autograder.config import AssignmentConfig, load_config
 from autograder.digest import code_digest
 from autograder.exceptions import AutograderError
+from autograder.plugin import forget_compiled
 from autograder.submissions import SubmissionInput, safe_name, submission_files
 from autograder.tasks import GradeOutcome, GradeTask, grade_task
 
@@ -140,7 +141,10 @@ def grade_on_worker(
                     sub.problem,
                 ),
             )
-        outcome = grade_task(task)
+        try:
+            outcome = grade_task(task)
+        finally:
+            forget_compiled(Path(tmp))  # these checks are never seen again
     return WorkerReply(outcome, code, f"{socket.gethostname()} pid {os.getpid()}")
 
 

@@ -16,6 +16,7 @@ kernel already has (or `autograder.kernel_side`, when used in-process).
 import json
 import math
 import sys
+import threading
 
 MODELS: dict = {}  # key -> a loaded keras model
 BIG_MODELS = 2_000_000  # parameters, all models of a submission: then reset collects fully
@@ -119,39 +120,47 @@ def describe(model):
     }
 
 
+_LOADING = threading.Lock()  # the class is patched while loading: one load at a time
+
+
 def load(path):
     """`keras.saving.load_model(path, safe_mode=True, compile=False)`, with each Sequential
     built once.
 
     Keras's `Sequential.from_config` adds the layers one by one, and each `add` rebuilds
     the whole model: n layers are called n*(n-1)/2 times, 40 % of loading a 9-layer CNN.
-    While loading, `add` only appends, and each Sequential is built once when complete
-    (from the saved `build_input_shape`, or as its last `add` would have). The loaded
-    model, its weights and its inbound layers are the same. This process loads nothing
-    else meanwhile (one request at a time), so the class is patched for the duration.
+    While loading, `add` only appends; each Sequential is then built as its last `add`
+    would have built it, and Keras's own rule for the saved `build_input_shape` applies
+    after that. The loaded model, its weights and its inbound layers are the same.
     """
     import keras
 
     _bridge().keras_skipsets_cached()
     sequential = keras.Sequential
-    add, from_config = sequential.add, sequential.__dict__.get("from_config")
-    if not isinstance(from_config, classmethod):  # not the Keras this was written for
-        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    with _LOADING:
+        add, from_config = sequential.add, sequential.__dict__.get("from_config")
+        if not isinstance(from_config, classmethod):  # not the Keras this was written for
+            return keras.saving.load_model(path, safe_mode=True, compile=False)
 
-    def append(self, layer, rebuild=True):
-        return add(self, layer, rebuild=False)
+        def append(self, layer, rebuild=True):
+            return add(self, layer, rebuild=False)
 
-    def built_once(cls, config, custom_objects=None):
-        model = from_config.__func__(cls, config, custom_objects=custom_objects)
-        if not model.built and model.layers:
-            model._maybe_rebuild()  # what the last `add` would have done
-        return model
+        def built_once(cls, config, custom_objects=None):
+            shape = config.get("build_input_shape") if isinstance(config, dict) else None
+            if shape is not None:
+                config = {k: v for k, v in config.items() if k != "build_input_shape"}
+            model = from_config.__func__(cls, config, custom_objects=custom_objects)
+            if model.layers:
+                model._maybe_rebuild()  # what the last `add` would have done
+            if not model._functional and isinstance(shape, (tuple, list)) and shape:
+                model.build(shape)  # Keras's own rule, after the adds
+            return model
 
-    sequential.add, sequential.from_config = append, classmethod(built_once)
-    try:
-        return keras.saving.load_model(path, safe_mode=True, compile=False)
-    finally:
-        sequential.add, sequential.from_config = add, from_config
+        sequential.add, sequential.from_config = append, classmethod(built_once)
+        try:
+            return keras.saving.load_model(path, safe_mode=True, compile=False)
+        finally:
+            sequential.add, sequential.from_config = add, from_config
 
 
 def _respond(calldir, payload=None, error=None):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import stat
 import sys
 import threading
@@ -199,7 +200,8 @@ def compiled_checks_kept() -> Iterator[None]:
     Python then reads every module first imported meanwhile from there too (a module a
     check imports, pytest's own plugins): compiled once per machine, not once per grader.
     pytest checks each .pyc against its source's size and mtime, so an edited check is
-    compiled again. Without a usable cache folder, nothing changes.
+    compiled again. Without a usable cache folder, nothing changes. Checks in a folder
+    that is never seen again (a Dask task's) call `forget_compiled` when done.
     """
     global _pyc_users, _pyc_saved
     folder = pyc_cache_dir()
@@ -218,6 +220,14 @@ def compiled_checks_kept() -> Iterator[None]:
             _pyc_users -= 1
             if _pyc_users == 0:
                 sys.dont_write_bytecode, sys.pycache_prefix = _pyc_saved
+
+
+def forget_compiled(folder: Path) -> None:
+    """Remove the cached bytecode of the modules under `folder` (about to be deleted)."""
+    cache = pyc_cache_dir()
+    if cache is not None:
+        where = folder.resolve()
+        shutil.rmtree(cache / where.relative_to(where.anchor), ignore_errors=True)
 
 
 def run_checks(
@@ -252,12 +262,10 @@ def run_checks(
         "no:randomly",
         "-p",
         "no:unraisableexception",  # its gc.collect() calls cost ~1.7 s once TF is loaded
-        # Per-check work no check needs (each ~20 ms a submission of ~120 checks): log
-        # capture, and output capture at the file-descriptor level (sys level still keeps
-        # a check's prints out of the grader's output).
+        # Log capture, ~20 ms a submission of ~120 checks: what a check could capture is
+        # the grader's own logging (the student's runs in the kernel), so no `caplog`.
         "-p",
         "no:logging",
-        "--capture=sys",
         "--import-mode=importlib",
         "--rootdir",
         str(checks_dir),

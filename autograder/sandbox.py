@@ -384,23 +384,41 @@ class Sandbox:
     def memory_exceeded(self) -> bool:
         return bool(self._cgroup and self._cgroup.memory_exceeded())
 
-    def cpu_clock(self) -> float | None:
-        """CPU seconds of the sandbox's live processes to the nanosecond, or None.
+    def busy_fraction(self, seconds: float) -> float | None:
+        """The share of one core the sandbox's processes use over the next `seconds`.
 
-        `usage()` counts in clock ticks (10 ms): too coarse for a 10 ms look at whether
-        a kernel is idle. Linux's per-process CPU clock (`clock_getcpuclockid`, here as
-        the clock id it computes: `(~pid << 3) | CPUCLOCK_SCHED`) is exact, and readable
-        for the grader's own sandboxes. None where the kernel refuses it.
+        `usage()` counts in clock ticks (10 ms): too coarse for a 10 ms look. Linux's
+        per-process CPU clock (`clock_getcpuclockid`, here as the clock id it computes:
+        `(~pid << 3) | CPUCLOCK_SCHED`) is exact, but does not count children already
+        reaped: so a process that started or ended meanwhile, or children time reaped
+        meanwhile, counts as a busy core (1.0). None where the kernel refuses the clock.
         """
-        total = 0
+        before = self._exact_cpu()
+        time.sleep(seconds)
+        after = self._exact_cpu()
+        if before is None or after is None:
+            return None
+        if before[1:] != after[1:]:
+            return 1.0
+        return (after[0] - before[0]) / 1e9 / seconds
+
+    def _exact_cpu(self) -> tuple[int, frozenset[int], int] | None:
+        """(CPU ns of the live processes, their pids, their reaped children's ticks)."""
+        total, pids, reaped = 0, set(), 0
         for pid in self.cgroup_pids():
             try:
                 total += time.clock_gettime_ns(((~pid) << 3) | 2)
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError as exc:
-                if exc.errno == errno.ESRCH:
-                    continue  # gone since the listing
-                return None
-        return total / 1e9
+                if (
+                    exc.errno in (errno.ESRCH, errno.EINVAL, errno.ENOENT)
+                    and not Path(f"/proc/{pid}").exists()
+                ):
+                    continue  # gone since the listing (6.x kernels say EINVAL)
+                return None  # the clock is refused: say so, never "idle"
+            pids.add(pid)
+            reaped += int(fields[13]) + int(fields[14])  # cutime, cstime (man 5 proc)
+        return total, frozenset(pids), reaped
 
     def usage(self) -> tuple[float, int]:
         """(CPU seconds, threads) of the sandbox's live processes, from /proc.

@@ -118,13 +118,10 @@ class KernelSession:
         self._threads = threads
         # Each look leaves a core idle; a kernel that is quiet for a first, short one
         # (most are) needs no more. The verdict still takes IDLE_PROBES long looks.
-        before = self.sandbox.cpu_clock()
-        if before is not None:
-            time.sleep(QUICK_PROBE_S)
-            after = self.sandbox.cpu_clock()
-            if after is not None and after - before < QUICK_PROBE_S * BUSY_FRACTION:
-                return False
-            cpu = self.sandbox.usage()[0]
+        quick = self.sandbox.busy_fraction(QUICK_PROBE_S)
+        if quick is not None and quick < BUSY_FRACTION:
+            return False
+        cpu = self.sandbox.usage()[0]
         for _ in range(IDLE_PROBES):
             time.sleep(IDLE_PROBE_S)
             now = self.sandbox.usage()[0]

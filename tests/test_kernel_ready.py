@@ -90,3 +90,12 @@ def test_a_late_reply_to_an_earlier_request_is_skipped():
     client.shell.append({"parent_header": {"msg_id": "older"}, "msg_type": "kernel_info_reply"})
     _kernel(client)._wait_until_ready(5)
     assert client.sent == ["info0", "info1"]
+
+
+def test_only_the_reply_to_this_request_counts():
+    client = FakeClient(reply=False)
+    client.shell.append({"parent_header": {"msg_id": "older"}, "msg_type": "kernel_info_reply"})
+    kernel = _kernel(client)
+    assert kernel._shell_reply_to("info0", wait=0.05) is False
+    client.shell.append({"parent_header": {"msg_id": "info0"}, "msg_type": "kernel_info_reply"})
+    assert kernel._shell_reply_to("info0", wait=0.05) is True

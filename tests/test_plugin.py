@@ -326,6 +326,12 @@ def test_check_modules_are_compiled_once_into_the_graders_own_cache(
     (checks / "test_add.py").write_text((checks / "test_add.py").read_text() + "\n# edited\n")
     _run(tmp_path, checks, toy, GOOD)
     assert sorted(rewritten) == ["test_add.py", "test_add.py", "test_scale.py"]
+    # A folder that goes away (a Dask task's) takes its bytecode with it; the rest stays.
+    other = _checks(tmp_path / "other", {"test_add.py": CHECK_ADD})
+    _run(tmp_path, other, toy, GOOD)
+    plugin.forget_compiled(checks)
+    assert not any(p.name.startswith("test_scale.") for p in folder.rglob("*.pyc"))
+    assert any(p.name.startswith("test_add.") for p in folder.rglob("*.pyc"))
 
 
 def test_a_cache_folder_others_may_write_to_is_not_used(tmp_path, monkeypatch):

@@ -35,8 +35,8 @@ class FakeSandbox:
     def memory_exceeded(self) -> bool:
         return self.memory_hit
 
-    def cpu_clock(self) -> float | None:
-        return self.usage()[0]
+    def busy_fraction(self, seconds: float) -> float | None:
+        return 1.0 if self.spinning else 0.0
 
     def usage(self) -> tuple[float, int]:
         if self.spinning:
