@@ -64,6 +64,13 @@ class AutograderPlugin:
         config.addinivalue_line("markers", "question(id): the question a check belongs to")
         config.addinivalue_line("markers", "points(weight): the check's weight in its question")
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection(self, session: pytest.Session) -> Any:
+        # Only while the check modules are imported: a library a check imports later (Keras
+        # in a model host) must come from its own compiled files, not be compiled again.
+        with compiled_checks_kept():
+            return (yield)
+
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
@@ -195,10 +202,10 @@ def compiled_checks_kept() -> Iterator[None]:
 
     pytest rewrites the asserts of every check module and compiles it again on each run,
     about 40 ms a submission, unless it may cache the result as a .pyc; with
-    PYTHONDONTWRITEBYTECODE set (as here) it never may. While the checks run, bytecode
-    goes to the grader's own cache (`pyc_cache_dir`), never into the assignment's folder.
-    Python then reads every module first imported meanwhile from there too (a module a
-    check imports, pytest's own plugins): compiled once per machine, not once per grader.
+    PYTHONDONTWRITEBYTECODE set (as here) it never may. While the checks are imported,
+    bytecode goes to the grader's own cache (`pyc_cache_dir`), never into the assignment's folder.
+    Python then reads every module first imported meanwhile from there too, so this is
+    held only while pytest collects (imports) the check modules (`AutograderPlugin`).
     pytest checks each .pyc against its source's size and mtime, so an edited check is
     compiled again. Without a usable cache folder, nothing changes. Checks in a folder
     that is never seen again (a Dask task's) call `forget_compiled` when done.
@@ -282,12 +289,11 @@ def run_checks(
         sys.path.insert(0, str(checks_dir))  # so checks can import their own helpers
     before = set(sys.modules)
     try:
-        with compiled_checks_kept():
-            if quiet:
-                with open(os.devnull, "w") as devnull, _redirect(devnull):
-                    code = pytest.main(args, plugins=[plugin])
-            else:
+        if quiet:
+            with open(os.devnull, "w") as devnull, _redirect(devnull):
                 code = pytest.main(args, plugins=[plugin])
+        else:
+            code = pytest.main(args, plugins=[plugin])
     finally:
         if added:
             sys.path.remove(str(checks_dir))

@@ -334,6 +334,27 @@ def test_check_modules_are_compiled_once_into_the_graders_own_cache(
     assert any(p.name.startswith("test_add.") for p in folder.rglob("*.pyc"))
 
 
+def test_the_cache_is_used_only_while_the_check_modules_are_imported(tmp_path, toy, monkeypatch):
+    """A library a check imports while it runs (Keras, in a model host) must load from its
+    own compiled files: under the cache prefix it would be compiled again from source."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    seen = tmp_path / "seen.txt"
+    check = f"""
+        import sys
+        import pytest
+        pytestmark = pytest.mark.question("add")
+        AT_IMPORT = sys.pycache_prefix
+
+        def test_where(submission):
+            with open({str(seen)!r}, "w") as fh:
+                fh.write(f"{{AT_IMPORT}}|{{sys.pycache_prefix}}")
+    """
+    _run(tmp_path, _checks(tmp_path, {"test_where.py": check}), toy, GOOD)
+    at_import, at_run = seen.read_text().split("|")
+    assert at_import == str(tmp_path / "cache" / "autograder" / "pyc")
+    assert at_run == str(sys.pycache_prefix)
+
+
 def test_a_cache_folder_others_may_write_to_is_not_used(tmp_path, monkeypatch):
     from autograder import plugin
 
