@@ -126,11 +126,13 @@ def grade_batch(
     nbgrader_db: Path | None = None,
     manual: Path | None = None,
     times: Path | None = None,
+    similarity: bool = True,
 ) -> BatchResult:
     """Grade every submission under `submissions` into `out`.
 
     `manual` (a filled OUT/manual/scores.csv) and `times` (student,submitted_at) are
-    checked before anything is graded, so a bad row changes nothing.
+    checked before anything is graded, so a bad row changes nothing. `similarity=False`
+    leaves out the similarity report (`validate`'s mutants are alike by construction).
     """
     start = time.monotonic()
     unknown = sorted(set(skip) - set(config.questions))
@@ -189,7 +191,9 @@ def grade_batch(
         ordered = [results[s.student] for s in subs if s.student in results]
         warnings += classwork.finish(ordered, config, out, dirs, adjust, nbgrader_db)
         write_class_reports(ordered, config, out, nbgrader_db=nbgrader_db)
-        warnings += classwork.after_reports(ordered, config, out, dirs, nbgrader_db, adjust)
+        warnings += classwork.after_reports(
+            ordered, config, out, dirs, nbgrader_db, adjust, similarity=similarity
+        )
         return BatchResult(
             results=ordered,
             graded=len(tasks),

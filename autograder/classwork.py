@@ -170,6 +170,8 @@ def after_reports(
     dirs: dict[str, str],
     nbgrader_db: Path | None,
     adjust: Adjustments | None = None,
+    *,
+    similarity: bool = True,
 ) -> list[str]:
     """Class-wide extras built from the final results: similarity, feedback bundles."""
     from autograder.reports.bundles import write_feedback_bundles
@@ -177,7 +179,8 @@ def after_reports(
 
     warnings: list[str] = []
     try:
-        write_similarity(config, out, {r.student: dirs[r.student] for r in results})
+        if similarity:
+            write_similarity(config, out, {r.student: dirs[r.student] for r in results})
     except Exception as exc:  # noqa: BLE001 - flags for a person; never fail the grading
         log.exception("similarity check failed")
         warnings.append(f"similarity check failed: {exc}")

@@ -100,7 +100,8 @@ class StudentModel:
         answer = self.host.predict(self.key, np.asarray(x, dtype=np.float32))
         if not isinstance(answer, dict) or type(answer.get("y")) is not np.ndarray:
             raise BridgeError("the model host returned no array")
-        self.spec = ModelSpec.from_host(answer.get("model"), self.spec.compile_config)
+        if answer.get("model") is not None:  # None: built before, described already
+            self.spec = ModelSpec.from_host(answer["model"], self.spec.compile_config)
         return answer["y"]
 
 

@@ -186,6 +186,9 @@ def serve(calldir):
             _respond(calldir, describe(model))
         elif op == "predict":
             model = MODELS[key]
+            # A model built before the call keeps its description; one that builds itself
+            # on its first input changes, so only then is it described again.
+            built = bool(getattr(model, "built", False))
             x = np.load(f"{calldir}/{request['x']}", allow_pickle=False)
             batch = int(request.get("batch_size", 256))
             outputs = []
@@ -195,7 +198,7 @@ def serve(calldir):
                     raise ValueError(f"the model returns {len(y)} outputs instead of one")
                 outputs.append(np.asarray(y))
             y = np.concatenate(outputs) if outputs else np.zeros((0,), np.float32)
-            _respond(calldir, {"y": y, "model": describe(model)})
+            _respond(calldir, {"y": y, "model": None if built else describe(model)})
         elif op == "drop":
             MODELS.pop(key, None)
             _respond(calldir, None)

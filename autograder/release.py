@@ -20,6 +20,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from autograder.config import AssignmentConfig
+from autograder.consistency import require_consistent
 from autograder.exceptions import ReleaseError
 from autograder.notebook import ANSWER, MANUAL, cell_role, grade_id
 from autograder.runenv import execute_notebook, python_bin_on_path
@@ -110,7 +111,10 @@ def answer_key(config: AssignmentConfig, release: NotebookNode | None = None) ->
 
 
 def release(config: AssignmentConfig, out: Path) -> Path:
-    """Write DIR/<assignment>/<notebook> for students: the notebook and nothing else."""
+    """Write DIR/<assignment>/<notebook> for students: the notebook and nothing else.
+
+    An assignment.toml that names cells the source notebook lacks is refused first."""
+    require_consistent(config, nbformat.read(config.notebook, as_version=4))
     nb = generate_release(config)
     target = Path(out) / config.name / config.notebook.name
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ import nbformat
 
 from autograder.batch import grade_batch
 from autograder.config import AssignmentConfig
+from autograder.consistency import mismatches
 from autograder.notebook import ANSWER, cell_role, grade_id
 from autograder.release import answer_key, release_notebook
 from autograder.runenv import execute_notebook
@@ -160,6 +161,7 @@ def validate_assignment(
     question, a quicker run for CI; by default every mutant is graded.
     """
     report = ValidationReport(config.name)
+    report.steps.append(step_config_matches_notebook(config))
     if run_notebook:
         report.steps.append(step_source_runs(config))
     all_mutants = load_mutants(config)
@@ -176,6 +178,16 @@ def validate_assignment(
     report.steps.append(step_enough_mutants(config, all_mutants, graded.fast_skip))
     report.steps.append(step_deterministic(k1, k2))
     return report
+
+
+def step_config_matches_notebook(config: AssignmentConfig) -> Step:
+    found = mismatches(config, nbformat.read(config.notebook, as_version=4))
+    return Step(
+        "assignment.toml names only the notebook's cells",
+        not found,
+        "; ".join(f"{m.key}: {m.problem}" for m in found[:5])
+        or "questions, outputs and mutants folders all found",
+    )
 
 
 def step_source_runs(config: AssignmentConfig) -> Step:
@@ -204,9 +216,18 @@ def grade_everything(
                 _with_answer(key, m.question, m.source),
                 fast_dir / f"{m.kind}__{m.question}__{m.name}.ipynb",
             )
-        full = grade_batch(config, key_dir, out / "key", jobs=jobs, skip=tuple(skip), force=True)
+        # No similarity report: mutants of one key are alike by construction.
+        full = grade_batch(
+            config, key_dir, out / "key", jobs=jobs, skip=tuple(skip), force=True, similarity=False
+        )
         fast = grade_batch(
-            config, fast_dir, out / "fast", jobs=jobs, skip=tuple(fast_skip), force=True
+            config,
+            fast_dir,
+            out / "fast",
+            jobs=jobs,
+            skip=tuple(fast_skip),
+            force=True,
+            similarity=False,
         )
     return _Graded(
         {r.student: r for r in full.results}, {r.student: r for r in fast.results}, fast_skip

@@ -63,7 +63,9 @@ def test_a_plain_sequential_as_plain_data_and_predictions(tmp_path, keras, host)
     assert got.layers[0].config["units"] == 3 and got.layers[0].params == 15
     assert got.compile_config["optimizer"]["class_name"] == "Adam"
     x = np.ones((5, 4), np.float32)
+    described = got.spec
     np.testing.assert_allclose(got.predict(x), np.asarray(model(x)), rtol=1e-5)
+    assert got.spec is described  # built before the call: not described again
 
 
 @pytest.mark.slow

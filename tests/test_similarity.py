@@ -135,3 +135,17 @@ def test_the_report_is_the_same_whatever_python_salts_its_hashes_with():
         for seed in ("1", "2", "3")
     ]
     assert json.loads(runs[0]) and runs[0] == runs[1] == runs[2]
+
+
+def test_a_batch_can_leave_out_the_similarity_report(monkeypatch, tmp_path, toy):
+    """`validate` grades mutants of one key, alike by construction: no report for them."""
+    import autograder.similarity as similarity
+    from autograder import classwork
+
+    called = []
+    monkeypatch.setattr(similarity, "write_similarity", lambda *a: called.append(a))
+    monkeypatch.setattr("autograder.reports.bundles.write_feedback_bundles", lambda *a: None)
+    classwork.after_reports([], toy, tmp_path, {}, None, similarity=False)
+    assert called == []
+    classwork.after_reports([], toy, tmp_path, {}, None)
+    assert len(called) == 1
