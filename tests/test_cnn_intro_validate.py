@@ -26,5 +26,5 @@ def test_validate_cnn_intro():
     print(result.output)
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("| ")]
-    assert len(lines) == 9 and all("| PASS" in line for line in lines[1:]), result.output
+    assert len(lines) == 10 and all("| PASS" in line for line in lines[1:]), result.output
     assert result.output.rstrip().endswith("VALID") and "NOT VALID" not in result.output
