@@ -11,6 +11,7 @@ rebuilt from every OUT/<student>/grade.json at the end.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -25,11 +26,12 @@ from autograder.digest import assignment_digest, submission_digest
 from autograder.exceptions import ConfigError
 from autograder.pool import CappedPool
 from autograder.reports import write_class_reports, write_student_reports
-from autograder.safeio import atomic_write
+from autograder.safeio import SUBMISSION_TMP, atomic_write, sweep_stale_dirs
 from autograder.scoring import SubmissionResult, zero_result
 from autograder.submissions import SubmissionInput, discover, safe_name
 from autograder.tasks import GradeOutcome, GradeTask, grade_task
 
+BATCH_TMP = "autograder-batch-"  # then the batch's pid (safeio.sweep_stale_dirs)
 GRADE_FILE = "grade.json"
 LOG_FILE = "log.txt"
 
@@ -113,6 +115,13 @@ def write_outcome(outcome: GradeOutcome, config: AssignmentConfig, folder: Path)
     atomic_write(folder / GRADE_FILE, json.dumps(outcome.result.to_dict(), indent=1))
 
 
+def sweep_killed(root: Path | None = None) -> list[Path]:
+    """Remove the temporary folders that killed graders (SIGKILL, OOM) left in `root`
+    (the temporary folder): a batch's work folder and each submission's, pid-named."""
+    where = Path(root or tempfile.gettempdir())
+    return sweep_stale_dirs(where, BATCH_TMP) + sweep_stale_dirs(where, SUBMISSION_TMP)
+
+
 def grade_batch(
     config: AssignmentConfig,
     submissions: Path,
@@ -146,7 +155,8 @@ def grade_batch(
     skipped = frozenset(skip)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="autograder-batch-"))
+    sweep_killed()
+    workdir = Path(tempfile.mkdtemp(prefix=f"{BATCH_TMP}{os.getpid()}-"))
     try:
         warnings: list[str] = []
         subs = discover(submissions, config.name, config.notebook.name, workdir, warnings)

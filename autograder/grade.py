@@ -16,6 +16,7 @@ from autograder.config import AssignmentConfig
 from autograder.exceptions import NotebookError, SandboxError
 from autograder.notebook import belongs_to, code_cells_to_run, read_notebook, restore
 from autograder.plugin import run_checks
+from autograder.safeio import SUBMISSION_TMP
 from autograder.sandbox import Sandbox, capabilities
 from autograder.scoring import SubmissionResult, score, zero_result
 from autograder.session import KernelSession
@@ -102,7 +103,8 @@ def grade_submission(
     grader_env, data_dirs = data_env()
     env = kernel_env(config, grader_env)
     zygote = _zygote(config, data_dirs)
-    tmp = Path(tempfile.mkdtemp(prefix="autograder-"))
+    # Named with this pid, so a batch after a killed grader removes it (`batch.sweep_killed`).
+    tmp = Path(tempfile.mkdtemp(prefix=f"{SUBMISSION_TMP}{os.getpid()}-"))
     scratch = zygote.new_scratch() if zygote else tmp / "scratch"
     try:
         files_dir = tmp / "submitted"  # grader-side copy the student cannot touch

@@ -91,6 +91,10 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         raise
 
 
+# A submission's temporary folder in the grading process (autograder.grade), then its pid.
+SUBMISSION_TMP = "autograder-sub-"
+
+
 def sweep_stale_dirs(root: Path, prefix: str) -> list[Path]:
     """Remove `<prefix><pid>-*` folders under `root` whose process is gone (SIGKILL, OOM).
 

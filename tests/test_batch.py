@@ -121,3 +121,21 @@ def test_local_executor_with_one_job_grades_in_one_capped_worker(toy, toy_releas
     for outcome in outcomes:
         assert outcome.result.status == "no notebook found" and "status" in outcome.log
         assert 0 < outcome.result.grader_rss_mib <= outcome.result.grader_peak_mib
+
+
+def test_a_batch_removes_what_killed_graders_left_in_the_temporary_folder(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from autograder.batch import BATCH_TMP, sweep_killed
+    from autograder.safeio import SUBMISSION_TMP
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = [tmp_path / f"{BATCH_TMP}{dead.pid}-a", tmp_path / f"{SUBMISSION_TMP}{dead.pid}-b"]
+    mine = [tmp_path / f"{BATCH_TMP}{os.getpid()}-c", tmp_path / f"{SUBMISSION_TMP}{os.getpid()}-d"]
+    for folder in left + mine:
+        (folder / "submitted").mkdir(parents=True)
+    assert sorted(sweep_killed(tmp_path)) == sorted(left)
+    assert all(f.is_dir() for f in mine) and not any(f.exists() for f in left)
