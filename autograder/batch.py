@@ -11,7 +11,6 @@ rebuilt from every OUT/<student>/grade.json at the end.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -26,7 +25,7 @@ from autograder.digest import assignment_digest, submission_digest
 from autograder.exceptions import ConfigError
 from autograder.pool import CappedPool
 from autograder.reports import write_class_reports, write_student_reports
-from autograder.safeio import SUBMISSION_TMP, atomic_write, sweep_stale_dirs
+from autograder.safeio import SUBMISSION_TMP, atomic_write, owned_prefix, sweep_stale_dirs
 from autograder.scoring import SubmissionResult, zero_result
 from autograder.submissions import SubmissionInput, discover, safe_name
 from autograder.tasks import GradeOutcome, GradeTask, grade_task
@@ -156,7 +155,7 @@ def grade_batch(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sweep_killed()
-    workdir = Path(tempfile.mkdtemp(prefix=f"{BATCH_TMP}{os.getpid()}-"))
+    workdir = Path(tempfile.mkdtemp(prefix=owned_prefix(BATCH_TMP)))
     try:
         warnings: list[str] = []
         subs = discover(submissions, config.name, config.notebook.name, workdir, warnings)

@@ -37,12 +37,18 @@ def mismatches(config: AssignmentConfig, notebook: NotebookNode) -> list[Mismatc
     found: list[Mismatch] = []
     questions = config.questions
     for qid in (q.id for q in questions.values() if q.manual):
-        if roles.get(qid) != MANUAL:
+        role = roles.get(qid)
+        if role != MANUAL:
             found.append(
                 Mismatch(
                     f"questions.{qid}",
-                    f"no manual cell (nbgrader 'Manually graded answer') has grade_id {qid!r}"
-                    + _near(qid, [g for g, r in roles.items() if r == MANUAL]),
+                    (
+                        f"the cell with grade_id {qid!r} is {_article(role)} {role} cell, not a "
+                        "manually graded answer"
+                        if role
+                        else f"no manual cell (nbgrader 'Manually graded answer') has grade_id "
+                        f"{qid!r}" + _near(qid, [g for g, r in roles.items() if r == MANUAL])
+                    ),
                 )
             )
         for i, name in enumerate(questions[qid].outputs):
@@ -55,16 +61,25 @@ def mismatches(config: AssignmentConfig, notebook: NotebookNode) -> list[Mismatc
                     )
                 )
     for gid, role in roles.items():
-        if role == MANUAL and gid not in questions:
+        if role == MANUAL and not (gid in questions and questions[gid].manual):
+            problem = (
+                "is an autograded question (add `manual = true`)"
+                if gid in questions
+                else "is graded by no question"
+            )
             found.append(
-                Mismatch(
-                    f"questions.{gid}",
-                    f"the notebook's manual cell {gid!r} is graded by no question",
-                )
+                Mismatch(f"questions.{gid}", f"the notebook's manual cell {gid!r} {problem}")
             )
     if config.mutants_dir.is_dir():
         answers = [g for g, r in roles.items() if r == ANSWER]
-        for folder in sorted(p for p in config.mutants_dir.iterdir() if p.is_dir()):
+        # As `validate.load_mutants` sees them: folders holding .py files, none hidden
+        # (.ipynb_checkpoints, __pycache__).
+        folders = [
+            p
+            for p in config.mutants_dir.iterdir()
+            if p.is_dir() and not p.name.startswith((".", "_")) and any(p.glob("*.py"))
+        ]
+        for folder in sorted(folders):
             if folder.name not in answers:
                 found.append(
                     Mismatch(
@@ -98,3 +113,7 @@ def require_consistent(config: AssignmentConfig, notebook: NotebookNode) -> None
             first.problem + more,
             f"Make the key name a cell of {config.notebook.name}, or the cell's grade_id match it",
         )
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"

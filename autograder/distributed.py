@@ -122,7 +122,7 @@ def grade_on_worker(
     """One Dask task: write the shipped assignment and submission, grade, clean up."""
     code = code_digest()
     sweep_stale_dirs()
-    prefix = f"{TMP_PREFIX}{os.getpid()}-"
+    prefix = safeio.owned_prefix(TMP_PREFIX)
     with _GRADE_LOCK, tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         if bundle is not None:
             _write_files(bundle["files"], Path(tmp) / "assignment")

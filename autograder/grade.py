@@ -16,7 +16,7 @@ from autograder.config import AssignmentConfig
 from autograder.exceptions import NotebookError, SandboxError
 from autograder.notebook import belongs_to, code_cells_to_run, read_notebook, restore
 from autograder.plugin import run_checks
-from autograder.safeio import SUBMISSION_TMP
+from autograder.safeio import SUBMISSION_TMP, owned_prefix
 from autograder.sandbox import Sandbox, capabilities
 from autograder.scoring import SubmissionResult, score, zero_result
 from autograder.session import KernelSession
@@ -104,7 +104,7 @@ def grade_submission(
     env = kernel_env(config, grader_env)
     zygote = _zygote(config, data_dirs)
     # Named with this pid, so a batch after a killed grader removes it (`batch.sweep_killed`).
-    tmp = Path(tempfile.mkdtemp(prefix=f"{SUBMISSION_TMP}{os.getpid()}-"))
+    tmp = Path(tempfile.mkdtemp(prefix=owned_prefix(SUBMISSION_TMP)))
     scratch = zygote.new_scratch() if zygote else tmp / "scratch"
     try:
         files_dir = tmp / "submitted"  # grader-side copy the student cannot touch

@@ -25,7 +25,6 @@ import atexit
 import dataclasses
 import itertools
 import json
-import os
 import shutil
 import tempfile
 import threading
@@ -46,7 +45,7 @@ from autograder.modelspec import (
     read_config,
     vet_config,
 )
-from autograder.safeio import read_untrusted, sweep_stale_dirs
+from autograder.safeio import owned_prefix, read_untrusted, sweep_stale_dirs
 
 HOST_MODULE = kernel_side.HOST_MODULE
 STORE_PREFIX = "autograder-models-"  # then the grader's pid: see safeio.sweep_stale_dirs
@@ -110,7 +109,7 @@ def _private_dir() -> Path:
     a later grader removes it if this one is killed (SIGKILL, OOM) before its cleanup."""
     root = Path(tempfile.gettempdir())
     sweep_stale_dirs(root, STORE_PREFIX)
-    return Path(tempfile.mkdtemp(prefix=f"{STORE_PREFIX}{os.getpid()}-", dir=root))
+    return Path(tempfile.mkdtemp(prefix=owned_prefix(STORE_PREFIX), dir=root))
 
 
 def admit(archive: Path, root: Path, limits: Limits) -> tuple[bytes, dict[str, Any]]:
@@ -236,6 +235,7 @@ class LocalModelHost(_HostBase):
     def close(self) -> None:
         for key in self._archives:
             model_side.MODELS.pop(key, None)
+            model_side.DESCRIBED_BUILT.discard(key)
         shutil.rmtree(self._dir, ignore_errors=True)
 
 

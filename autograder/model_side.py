@@ -19,6 +19,8 @@ import sys
 import threading
 
 MODELS: dict = {}  # key -> a loaded keras model
+# Keys whose model was built when last described: a forward call cannot change those.
+DESCRIBED_BUILT: set = set()
 BIG_MODELS = 2_000_000  # parameters, all models of a submission: then reset collects fully
 
 
@@ -163,6 +165,15 @@ def load(path):
             sequential.add, sequential.from_config = add, from_config
 
 
+def _described(key, model):
+    """describe(model), remembering whether the model was built then."""
+    DESCRIBED_BUILT.discard(key)
+    description = describe(model)
+    if getattr(model, "built", False):
+        DESCRIBED_BUILT.add(key)
+    return description
+
+
 def _respond(calldir, payload=None, error=None):
     bridge = _bridge()
     path = bridge._join(calldir, "response.json")
@@ -183,12 +194,12 @@ def serve(calldir):
         if op == "load":
             model = load(f"{calldir}/{request['file']}")
             MODELS[key] = model
-            _respond(calldir, describe(model))
+            _respond(calldir, _described(key, model))
         elif op == "predict":
             model = MODELS[key]
-            # A model built before the call keeps its description; one that builds itself
-            # on its first input changes, so only then is it described again.
-            built = bool(getattr(model, "built", False))
+            # A model described once built keeps that description; one that builds itself
+            # on its first input changes, so it is described again until it is built.
+            known = key in DESCRIBED_BUILT
             x = np.load(f"{calldir}/{request['x']}", allow_pickle=False)
             batch = int(request.get("batch_size", 256))
             outputs = []
@@ -198,9 +209,10 @@ def serve(calldir):
                     raise ValueError(f"the model returns {len(y)} outputs instead of one")
                 outputs.append(np.asarray(y))
             y = np.concatenate(outputs) if outputs else np.zeros((0,), np.float32)
-            _respond(calldir, {"y": y, "model": None if built else describe(model)})
+            _respond(calldir, {"y": y, "model": None if known else _described(key, model)})
         elif op == "drop":
             MODELS.pop(key, None)
+            DESCRIBED_BUILT.discard(key)
             _respond(calldir, None)
         elif op == "reset":  # the submission is graded: forget its models before the next
             import gc
@@ -209,6 +221,7 @@ def serve(calldir):
             # models were big; the cycles of small ones go with Python's own collections.
             size = sum(_params_of(model) for model in MODELS.values())
             MODELS.clear()
+            DESCRIBED_BUILT.clear()
             gc.collect(2 if size > BIG_MODELS else 1)
             _respond(calldir, None)
         else:

@@ -114,7 +114,13 @@ def release(config: AssignmentConfig, out: Path) -> Path:
     """Write DIR/<assignment>/<notebook> for students: the notebook and nothing else.
 
     An assignment.toml that names cells the source notebook lacks is refused first."""
-    require_consistent(config, nbformat.read(config.notebook, as_version=4))
+    try:
+        source = nbformat.read(config.notebook, as_version=4)
+    except (OSError, ValueError) as exc:  # nbformat's NotJSONError is a ValueError
+        raise ReleaseError(
+            f"cannot read the source notebook {config.notebook} ({exc}). Fix or restore it"
+        ) from None
+    require_consistent(config, source)
     nb = generate_release(config)
     target = Path(out) / config.name / config.notebook.name
     target.parent.mkdir(parents=True, exist_ok=True)

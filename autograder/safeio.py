@@ -9,6 +9,7 @@ files, paths outside the scratch root and oversize files.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
@@ -95,16 +96,42 @@ def atomic_write(path: Path, data: bytes | str) -> None:
 SUBMISSION_TMP = "autograder-sub-"
 
 
+def _host_tag() -> str:
+    """This machine's boot and pid namespace, short: a pid means something only there."""
+    parts = []
+    for path, read in (
+        ("/proc/sys/kernel/random/boot_id", lambda p: Path(p).read_text().strip()),
+        ("/proc/self/ns/pid", os.readlink),
+    ):
+        try:
+            parts.append(read(path))
+        except OSError:
+            parts.append("")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:8]
+
+
+def owned_prefix(prefix: str) -> str:
+    """`<prefix><pid>-<host tag>-`: a folder name `sweep_stale_dirs` can tell is this
+    process's, on this machine and in this pid namespace."""
+    return f"{prefix}{os.getpid()}-{_host_tag()}-"
+
+
 def sweep_stale_dirs(root: Path, prefix: str) -> list[Path]:
-    """Remove `<prefix><pid>-*` folders under `root` whose process is gone (SIGKILL, OOM).
+    """Remove folders named by `owned_prefix(prefix)` under `root` whose process is gone
+    (SIGKILL, OOM).
 
     A live process removes its own; a killed one cannot, and in /dev/shm what it left
-    (a submission's scratch, say) would hold memory until the next reboot. Only this uid's.
+    (a submission's scratch, say) would hold memory until the next reboot. Only this uid's,
+    and only this machine's and pid namespace's: a temporary folder shared with other
+    hosts or containers holds live folders whose pids mean nothing here.
     """
     removed = []
-    for path in Path(root).glob(f"{prefix}*-*"):
-        pid = path.name[len(prefix) :].split("-", 1)[0]
-        if not pid.isdigit() or path.is_symlink() or not path.is_dir():
+    tag = _host_tag()
+    for path in Path(root).glob(f"{prefix}*-{tag}-*"):
+        pid, _, rest = path.name[len(prefix) :].partition("-")
+        if not pid.isdigit() or not rest.startswith(tag + "-"):
+            continue
+        if path.is_symlink() or not path.is_dir():
             continue
         try:
             if path.stat().st_uid != os.getuid():

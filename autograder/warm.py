@@ -38,7 +38,7 @@ from jupyter_client.provisioning import LocalProvisioner
 from autograder import logs, zygote_side
 from autograder.config import Limits
 from autograder.exceptions import SandboxError
-from autograder.safeio import sweep_stale_dirs
+from autograder.safeio import owned_prefix, sweep_stale_dirs
 from autograder.sandbox import (
     Sandbox,
     bwrap_args,
@@ -109,7 +109,7 @@ class Zygote:
         self.preload, self.readonly = preload, list(readonly)
         root = warm_dir()
         sweep_stale_dirs(root, WARM_PREFIX)  # what zygotes of killed graders left there
-        prefix = f"{WARM_PREFIX}{os.getpid()}-"
+        prefix = owned_prefix(WARM_PREFIX)
         self.base = Path(tempfile.mkdtemp(prefix=prefix, dir=root)).resolve()
         os.chmod(self.base, 0o711)  # each submission's folder inside is its own uid's, 0700
         self.cgroup_name = f"{WARM_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"

@@ -129,12 +129,13 @@ def test_a_batch_removes_what_killed_graders_left_in_the_temporary_folder(tmp_pa
     import sys
 
     from autograder.batch import BATCH_TMP, sweep_killed
-    from autograder.safeio import SUBMISSION_TMP
+    from autograder.safeio import SUBMISSION_TMP, _host_tag
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    left = [tmp_path / f"{BATCH_TMP}{dead.pid}-a", tmp_path / f"{SUBMISSION_TMP}{dead.pid}-b"]
-    mine = [tmp_path / f"{BATCH_TMP}{os.getpid()}-c", tmp_path / f"{SUBMISSION_TMP}{os.getpid()}-d"]
+    tag = _host_tag()
+    left = [tmp_path / f"{p}{dead.pid}-{tag}-a" for p in (BATCH_TMP, SUBMISSION_TMP)]
+    mine = [tmp_path / f"{p}{os.getpid()}-{tag}-b" for p in (BATCH_TMP, SUBMISSION_TMP)]
     for folder in left + mine:
         (folder / "submitted").mkdir(parents=True)
     assert sorted(sweep_killed(tmp_path)) == sorted(left)

@@ -62,6 +62,7 @@ def test_outputs_must_name_code_cells(tmp_path):
 def test_a_mutants_folder_must_name_an_answer_cell(tmp_path):
     config, nb = _toy(tmp_path)
     (config.mutants_dir / "ad").mkdir()
+    (config.mutants_dir / "ad" / "one.py").write_text("# kind: mistake\n")
     found = {m.key: m.problem for m in mismatches(config, nb)}
     assert list(found) == ["mutants/ad"] and "did you mean 'add'" in found["mutants/ad"]
 
@@ -80,3 +81,44 @@ def test_release_refuses_and_validate_reports_a_mismatch(tmp_path):
     assert not (tmp_path / "out").exists()
     step = step_config_matches_notebook(config)
     assert not step.ok and "questions.essay.outputs[0]" in step.detail
+
+
+def test_a_manual_cell_of_an_autograded_question_and_a_wrong_role_are_named(tmp_path):
+    def manual_code_cell(nb):
+        for cell in nb.cells:
+            if cell.metadata.get("nbgrader", {}).get("grade_id") == "add":
+                cell.metadata.nbgrader["grade"] = True  # solution + grade: a manual code cell
+
+    config, nb = _toy(tmp_path / "a", edit_nb=manual_code_cell)
+    found = {m.key: m.problem for m in mismatches(config, nb)}
+    assert "add `manual = true`" in found["questions.add"]
+    assert set(found) == {"questions.add", "mutants/add"}  # its mutants replace no answer now
+    config, nb = _toy(
+        tmp_path / "b",
+        lambda t: t.replace(
+            "[questions.scale]\npoints = 6", "[questions.scale]\npoints = 6\nmanual = true"
+        ),
+    )
+    found = {m.key: m.problem for m in mismatches(config, nb)}
+    assert list(found) == ["questions.scale"]
+    assert "is an answer cell, not a manually graded answer" in found["questions.scale"]
+
+
+def test_hidden_and_empty_mutants_folders_are_not_mutants(tmp_path):
+    config, nb = _toy(tmp_path)
+    (config.mutants_dir / ".ipynb_checkpoints").mkdir()
+    (config.mutants_dir / "__pycache__").mkdir()
+    (config.mutants_dir / "drafts").mkdir()  # no .py file yet
+    assert mismatches(config, nb) == []
+    (config.mutants_dir / "drafts" / "one.py").write_text("# kind: mistake\n")
+    assert [m.key for m in mismatches(config, nb)] == ["mutants/drafts"]
+
+
+def test_release_of_an_unreadable_source_notebook_is_a_release_error(tmp_path):
+    from autograder.exceptions import ReleaseError
+
+    config, _ = _toy(tmp_path)
+    config.notebook.write_text("{ not json")
+    with pytest.raises(ReleaseError, match="cannot read the source notebook") as err:
+        release(config, tmp_path / "out")
+    assert err.value.exit_code == 6

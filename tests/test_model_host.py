@@ -323,7 +323,9 @@ def test_a_killed_graders_archive_copies_are_removed_by_the_next_host(tmp_path, 
         text=True,
         check=True,
     ).stdout.strip()
-    left = tmp_path / f"{model_host.STORE_PREFIX}{dead}-abc"
+    from autograder.safeio import _host_tag
+
+    left = tmp_path / f"{model_host.STORE_PREFIX}{dead}-{_host_tag()}-abc"
     (left / "archives").mkdir(parents=True)
     (left / "archives" / "k.keras").write_bytes(b"student bytes")
     host = LocalModelHost()

@@ -189,14 +189,21 @@ def test_sweep_removes_only_the_folders_of_dead_processes(tmp_path):
     import subprocess
     import sys
 
-    from autograder.safeio import sweep_stale_dirs
+    from autograder.safeio import _host_tag, owned_prefix, sweep_stale_dirs
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = tmp_path / f"ag-x-{dead.pid}-abc"
-    live = tmp_path / f"ag-x-{os.getpid()}-def"
-    other = tmp_path / "ag-x-notapid-ghi"
-    for folder in (stale, live, other):
+    tag = _host_tag()
+    assert owned_prefix("ag-x-") == f"ag-x-{os.getpid()}-{tag}-"
+    stale = tmp_path / f"ag-x-{dead.pid}-{tag}-abc"
+    live = tmp_path / f"ag-x-{os.getpid()}-{tag}-def"
+    other = tmp_path / f"ag-x-notapid-{tag}-ghi"
+    # Another host's or container's folder in a shared temporary folder: its pid means
+    # nothing here, so it stays even when no such process exists on this machine.
+    elsewhere = tmp_path / f"ag-x-{dead.pid}-0123abcd-jkl"
+    untagged = tmp_path / f"ag-x-{dead.pid}-mno"
+    for folder in (stale, live, other, elsewhere, untagged):
         (folder / "sub").mkdir(parents=True)
     assert sweep_stale_dirs(tmp_path, "ag-x-") == [stale]
-    assert not stale.exists() and live.is_dir() and other.is_dir()
+    assert not stale.exists()
+    assert all(f.is_dir() for f in (live, other, elsewhere, untagged))

@@ -244,7 +244,9 @@ def test_a_new_zygote_removes_what_a_killed_grader_left_in_its_folder(tmp_path, 
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    left = tmp_path / f"{warm.WARM_PREFIX}{dead.pid}-x" / "sub-y"
+    from autograder.safeio import _host_tag
+
+    left = tmp_path / f"{warm.WARM_PREFIX}{dead.pid}-{_host_tag()}-x" / "sub-y"
     left.mkdir(parents=True)
     monkeypatch.setenv("AUTOGRADER_WARM_DIR", str(tmp_path))
     z = warm.Zygote(("json",), [], warm.sandbox_env(Path("/tmp"), "/tmp"))
