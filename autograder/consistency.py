@@ -9,11 +9,14 @@ when the student version is released and by `autograder validate`.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
+from pathlib import Path
 
 from nbformat import NotebookNode
 
 from autograder.config import AssignmentConfig
+from autograder.exceptions import ConfigError
 from autograder.notebook import ANSWER, MANUAL, cell_role, grade_id
 
 
@@ -70,38 +73,38 @@ def mismatches(config: AssignmentConfig, notebook: NotebookNode) -> list[Mismatc
             found.append(
                 Mismatch(f"questions.{gid}", f"the notebook's manual cell {gid!r} {problem}")
             )
-    if config.mutants_dir.is_dir():
-        answers = [g for g, r in roles.items() if r == ANSWER]
-        # As `validate.load_mutants` sees them: folders holding .py files, none hidden
-        # (.ipynb_checkpoints, __pycache__).
-        folders = [
-            p
-            for p in config.mutants_dir.iterdir()
-            if p.is_dir() and not p.name.startswith((".", "_")) and any(p.glob("*.py"))
-        ]
-        for folder in sorted(folders):
-            if folder.name not in answers:
-                found.append(
-                    Mismatch(
-                        f"mutants/{folder.name}",
-                        f"no answer cell has grade_id {folder.name!r}, so its mutants "
-                        "would replace nothing" + _near(folder.name, answers),
-                    )
+    answers = [g for g, r in roles.items() if r == ANSWER]
+    for folder in mutant_folders(config):
+        if folder.name not in answers:
+            found.append(
+                Mismatch(
+                    f"mutants/{folder.name}",
+                    f"no answer cell has grade_id {folder.name!r}, so its mutants "
+                    "would replace nothing" + _near(folder.name, answers),
                 )
+            )
     return found
 
 
-def _near(name: str, candidates: list[str]) -> str:
-    import difflib
+def mutant_folders(config: AssignmentConfig) -> list[Path]:
+    """mutants/<question>/ folders holding .py files, by name; hidden ones (an editor's
+    .ipynb_checkpoints copies, __pycache__) are not questions."""
+    if not config.mutants_dir.is_dir():
+        return []
+    return sorted(
+        p
+        for p in config.mutants_dir.iterdir()
+        if p.is_dir() and not p.name.startswith((".", "_")) and any(p.glob("*.py"))
+    )
 
+
+def _near(name: str, candidates: list[str]) -> str:
     close = difflib.get_close_matches(name, candidates, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def require_consistent(config: AssignmentConfig, notebook: NotebookNode) -> None:
     """Raise ConfigError naming the first mismatch (and how many more there are)."""
-    from autograder.exceptions import ConfigError
-
     found = mismatches(config, notebook)
     if found:
         first = found[0]

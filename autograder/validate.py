@@ -25,7 +25,7 @@ import nbformat
 
 from autograder.batch import grade_batch
 from autograder.config import AssignmentConfig
-from autograder.consistency import mismatches
+from autograder.consistency import mismatches, mutant_folders
 from autograder.notebook import ANSWER, cell_role, grade_id
 from autograder.release import answer_key, release_notebook
 from autograder.runenv import execute_notebook
@@ -63,9 +63,7 @@ class ValidationReport:
 
 def load_mutants(config: AssignmentConfig) -> list[Mutant]:
     mutants: list[Mutant] = []
-    if not config.mutants_dir.is_dir():
-        return mutants
-    for path in sorted(config.mutants_dir.glob("*/*.py")):
+    for path in (p for folder in mutant_folders(config) for p in sorted(folder.glob("*.py"))):
         text = path.read_text()
         head = dict(
             line[1:].strip().split(":", 1)

@@ -106,10 +106,16 @@ def test_a_manual_cell_of_an_autograded_question_and_a_wrong_role_are_named(tmp_
 
 def test_hidden_and_empty_mutants_folders_are_not_mutants(tmp_path):
     config, nb = _toy(tmp_path)
+    from autograder.validate import load_mutants
+
+    before = load_mutants(config)
     (config.mutants_dir / ".ipynb_checkpoints").mkdir()
+    # An editor's checkpoint copy of a mutant: validate must not grade it as a question.
+    (config.mutants_dir / ".ipynb_checkpoints" / "x.py").write_text("# kind: mistake\n")
     (config.mutants_dir / "__pycache__").mkdir()
     (config.mutants_dir / "drafts").mkdir()  # no .py file yet
     assert mismatches(config, nb) == []
+    assert load_mutants(config) == before and before
     (config.mutants_dir / "drafts" / "one.py").write_text("# kind: mistake\n")
     assert [m.key for m in mismatches(config, nb)] == ["mutants/drafts"]
 
