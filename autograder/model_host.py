@@ -234,8 +234,7 @@ class LocalModelHost(_HostBase):
 
     def close(self) -> None:
         for key in self._archives:
-            model_side.MODELS.pop(key, None)
-            model_side.DESCRIBED_BUILT.discard(key)
+            model_side.release(key)
         shutil.rmtree(self._dir, ignore_errors=True)
 
 

@@ -13,15 +13,30 @@ standard library, numpy and keras, and finds the bridge's encoder as a module th
 kernel already has (or `autograder.kernel_side`, when used in-process).
 """
 
+import hashlib
 import json
 import math
 import sys
 import threading
+import zipfile
 
 MODELS: dict = {}  # key -> a loaded keras model
 # Keys whose model was built when last described: a forward call cannot change those.
 DESCRIBED_BUILT: set = set()
 BIG_MODELS = 2_000_000  # parameters, all models of a submission: then reset collects fully
+
+# Models kept built between requests, by their config, to take another archive's weights:
+# building from the config is two thirds of loading a small CNN, and a class's models
+# repeat (the same function called with the same arguments). Only a model built when
+# loaded, from an archive with nothing but config and weights, is kept: its structure
+# is its config's, and loading weights replaces every variable it has (Keras refuses a
+# count that differs), so nothing of the archive it came from is left in it.
+IDLE: dict = {}  # config digest -> [idle models]
+IDLE_PARAMS = 2_000_000  # parameters kept idle at most, all models together (8 MB)
+IDLE_MODELS = 32  # models kept idle at most
+REUSABLE: dict = {}  # key -> the config digest of its model, when it may be kept
+DESCRIPTIONS: dict = {}  # config digest -> the description of a model built from it
+PLAIN_ARCHIVE = {"metadata.json", "config.json", "model.weights.h5"}
 
 
 def _bridge():
@@ -123,6 +138,7 @@ def describe(model):
 
 
 _LOADING = threading.Lock()  # the class is patched while loading: one load at a time
+_KEEPING = threading.Lock()  # IDLE and DESCRIPTIONS, shared by the threads of a process
 
 
 def load(path):
@@ -174,6 +190,88 @@ def _described(key, model):
     return description
 
 
+def _config_digest(path):
+    """The digest of the archive's config, or None when it holds more than config and weights.
+
+    Keras names objects shared between layers (a dtype policy) by their `id()` in the
+    saving process: those are renumbered in order of appearance, which keeps who shares
+    what, so that equal models saved by two kernels have one digest.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if set(archive.namelist()) != PLAIN_ARCHIVE:
+                return None
+            config = json.loads(archive.read("config.json"))
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError, RecursionError):
+        return None
+    shared = {}
+
+    def canonical(value):
+        if isinstance(value, dict):
+            return {
+                k: shared.setdefault(v, len(shared)) if k == "shared_object_id" else canonical(v)
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [canonical(v) for v in value]
+        return value
+
+    try:
+        text = json.dumps(canonical(config))
+    except (TypeError, RecursionError):  # an unhashable id: not kept
+        return None
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _load_kept(key, path):
+    """Load the archive at `path` as `key`, into a kept model of the same config if any.
+
+    Returns the description. A kept model that refuses the weights is dropped, and the
+    archive loaded in full, so the student sees Keras's own error, if any.
+    """
+    digest = _config_digest(path)
+    while digest:
+        with _KEEPING:
+            idle, description = IDLE.get(digest), DESCRIPTIONS.get(digest)
+            model = idle.pop() if idle and description is not None else None
+        if model is None:
+            break
+        try:
+            model.load_weights(path)
+        except Exception:  # noqa: BLE001 - loaded in full below, with its own error
+            continue
+        MODELS[key], REUSABLE[key] = model, digest
+        DESCRIBED_BUILT.add(key)
+        return description
+    model = load(path)
+    MODELS[key] = model
+    description = _described(key, model)
+    if digest and key in DESCRIBED_BUILT:
+        with _KEEPING:
+            REUSABLE[key] = digest
+            DESCRIPTIONS.setdefault(digest, description)
+    return description
+
+
+def release(key):
+    """Forget `key`, keeping its model for a later archive of the same config when it may."""
+    model, digest = MODELS.pop(key, None), REUSABLE.pop(key, None)
+    DESCRIBED_BUILT.discard(key)
+    with _KEEPING:
+        if model is not None and digest is not None:
+            kept = [m for models in IDLE.values() for m in models]
+            if (
+                len(kept) < IDLE_MODELS
+                and sum(map(_params_of, kept)) + _params_of(model) <= IDLE_PARAMS
+            ):
+                IDLE.setdefault(digest, []).append(model)
+        for gone in [d for d, models in IDLE.items() if not models]:
+            del IDLE[gone]
+        used = set(IDLE) | set(REUSABLE.values())
+        for gone in [d for d in DESCRIPTIONS if d not in used]:
+            del DESCRIPTIONS[gone]
+
+
 def _respond(calldir, payload=None, error=None):
     bridge = _bridge()
     path = bridge._join(calldir, "response.json")
@@ -192,9 +290,8 @@ def serve(calldir):
     op, key = request.get("op"), str(request.get("key"))
     try:
         if op == "load":
-            model = load(f"{calldir}/{request['file']}")
-            MODELS[key] = model
-            _respond(calldir, _described(key, model))
+            release(key)  # a key loaded again (a restarted host's request) starts afresh
+            _respond(calldir, _load_kept(key, f"{calldir}/{request['file']}"))
         elif op == "predict":
             model = MODELS[key]
             # A model described once built keeps that description; one that builds itself
@@ -211,8 +308,7 @@ def serve(calldir):
             y = np.concatenate(outputs) if outputs else np.zeros((0,), np.float32)
             _respond(calldir, {"y": y, "model": None if known else _described(key, model)})
         elif op == "drop":
-            MODELS.pop(key, None)
-            DESCRIBED_BUILT.discard(key)
+            release(key)
             _respond(calldir, None)
         elif op == "reset":  # the submission is graded: forget its models before the next
             import gc
@@ -220,8 +316,8 @@ def serve(calldir):
             # A full collection costs ~0.2 s with TensorFlow loaded: only worth it when the
             # models were big; the cycles of small ones go with Python's own collections.
             size = sum(_params_of(model) for model in MODELS.values())
-            MODELS.clear()
-            DESCRIBED_BUILT.clear()
+            for kept in list(MODELS):
+                release(kept)
             gc.collect(2 if size > BIG_MODELS else 1)
             _respond(calldir, None)
         else:

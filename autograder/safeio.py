@@ -25,15 +25,13 @@ def read_untrusted(path: Path, root: Path, max_bytes: int) -> bytes:
     # Lexical paths only: resolving would follow the very links we must refuse.
     given_root = Path(os.path.abspath(root))
     target = Path(os.path.abspath(path))
-    rel = None
-    for base in (given_root, given_root.resolve()):
-        try:
-            rel = target.relative_to(base)
-            break
+    try:
+        rel = target.relative_to(given_root)
+    except ValueError:
+        try:  # the root given through a link of the grader's own (resolved only then)
+            rel = target.relative_to(given_root.resolve())
         except ValueError:
-            continue
-    if rel is None:
-        raise BridgeError(f"{path.name}: outside the scratch folder")
+            raise BridgeError(f"{path.name}: outside the scratch folder") from None
     if not rel.parts:
         raise BridgeError(f"{path.name}: not a regular file")
     # Walk each component with O_NOFOLLOW so no link anywhere on the way is used.

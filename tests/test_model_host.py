@@ -15,6 +15,7 @@ import pytest
 from autograder.config import Limits
 from autograder.exceptions import AutograderError, BridgeError, UnsafeModel
 from autograder.model_host import LocalModelHost, StudentModel, admit
+from autograder.modelspec import ModelSpec
 from autograder.sandbox import capabilities
 
 
@@ -337,3 +338,119 @@ def test_a_killed_graders_archive_copies_are_removed_by_the_next_host(tmp_path, 
     finally:
         host.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def _rewritten(path, out, change):
+    """A copy of the archive at `path` with its config.json changed by `change(text)`."""
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            dst.writestr(name, change(data.decode()) if name == "config.json" else data)
+    return out
+
+
+@pytest.mark.slow
+def test_a_model_kept_by_its_config_takes_the_next_archives_weights(tmp_path, keras):
+    """A built model is kept after its submission, by config, and loaded with the next
+    archive's weights: the same description and outputs as a fresh load of that archive."""
+    from autograder import model_side
+
+    model_side.IDLE.clear()
+    rng = np.random.default_rng(1)
+    for name, (model, shape) in _model_zoo(keras).items():
+        first = _saved(tmp_path, model, f"{name}-a.keras")
+        model.set_weights([w + rng.normal(size=w.shape) for w in model.get_weights()])
+        second = _saved(tmp_path, model, f"{name}-b.keras")
+        host = LocalModelHost()
+        host.model(first, tmp_path, "loading")
+        host.close()  # the first submission is graded: its model is kept if it may be
+        kept = sum(map(len, model_side.IDLE.values()))
+        assert kept == (0 if name == "never_built" else 1), name  # built when loaded only
+        host = LocalModelHost()
+        try:
+            got = host.model(second, tmp_path, "loading")
+            assert sum(map(len, model_side.IDLE.values())) == 0, name  # taken, not built
+            fresh = keras.saving.load_model(second, safe_mode=True, compile=False)
+            expected = ModelSpec.from_host(model_side.describe(fresh), got.spec.compile_config)
+            assert got.spec == expected, name
+            if shape is not None:
+                x = rng.normal(size=shape).astype("float32")
+                np.testing.assert_allclose(got.predict(x), np.asarray(fresh(x)), rtol=1e-6)
+        finally:
+            host.close()
+        model_side.IDLE.clear()
+
+
+@pytest.mark.slow
+def test_only_plain_archives_are_kept_and_shared_ids_do_not_split_configs(tmp_path, keras):
+    import re
+
+    from autograder import model_side
+
+    model = _sequential(keras, keras.layers.Dense(2))
+    path = _saved(tmp_path, model)
+    renumbered = _rewritten(
+        path, tmp_path / "r.keras", lambda t: re.sub(r'("shared_object_id": )\d+', r"\g<1>7", t)
+    )
+    assert model_side._config_digest(str(path)) == model_side._config_digest(str(renumbered))
+    other = _rewritten(path, tmp_path / "o.keras", lambda t: t.replace('"units": 2', '"units": 3'))
+    assert model_side._config_digest(str(other)) != model_side._config_digest(str(path))
+    with zipfile.ZipFile(tmp_path / "assets.keras", "w") as dst, zipfile.ZipFile(path) as src:
+        for name in src.namelist():
+            dst.writestr(name, src.read(name))
+        dst.writestr("assets/vocabulary.txt", "a\nb\n")
+    assert model_side._config_digest(str(tmp_path / "assets.keras")) is None
+
+
+@pytest.mark.slow
+def test_weights_a_kept_model_refuses_are_the_archives_own_error(tmp_path, keras):
+    """Same config, weights of another shape: the kept model is dropped, and the archive
+    is loaded in full, which fails as it would have without keeping."""
+    from autograder import model_side
+
+    model_side.IDLE.clear()
+    model = _sequential(keras, keras.layers.Dense(2, name="out"))
+    good = _saved(tmp_path, model, "good.keras")
+    wider = _saved(tmp_path, _sequential(keras, keras.layers.Dense(3, name="out")), "w.keras")
+    bad = tmp_path / "bad.keras"
+    with zipfile.ZipFile(bad, "w") as dst:
+        for name, source in (("metadata.json", good), ("config.json", good)):
+            with zipfile.ZipFile(source) as src:
+                dst.writestr(name, src.read(name))
+        with zipfile.ZipFile(wider) as src:
+            dst.writestr("model.weights.h5", src.read("model.weights.h5"))
+    host = LocalModelHost()
+    host.model(good, tmp_path, "loading")
+    host.close()
+    assert sum(map(len, model_side.IDLE.values())) == 1
+    host = LocalModelHost()
+    try:
+        with pytest.raises(UnsafeModel, match="cannot be loaded"):
+            host.model(bad, tmp_path, "loading")
+        assert sum(map(len, model_side.IDLE.values())) == 0  # the refused model is not kept
+    finally:
+        host.close()
+
+
+def test_models_kept_idle_are_capped(monkeypatch):
+    from autograder import model_side
+
+    class Fake:
+        def __init__(self, params):
+            self.params = params
+
+        def count_params(self):
+            return self.params
+
+    for name in ("IDLE", "MODELS", "REUSABLE", "DESCRIPTIONS"):
+        monkeypatch.setattr(model_side, name, {})
+    monkeypatch.setattr(model_side, "IDLE_PARAMS", 100)
+    monkeypatch.setattr(model_side, "IDLE_MODELS", 3)
+    for key, params in enumerate([60, 50, 30, 5, 5]):
+        model_side.MODELS[f"k{key}"], model_side.REUSABLE[f"k{key}"] = Fake(params), "d"
+        model_side.DESCRIPTIONS["d"] = {}
+        model_side.release(f"k{key}")
+    assert [m.params for m in model_side.IDLE["d"]] == [60, 30, 5]  # 50 > the rest; 3 at most
+    model_side.IDLE.clear()
+    model_side.release("k0")  # nothing left idle: its description is forgotten too
+    assert "d" not in model_side.DESCRIPTIONS

@@ -368,3 +368,33 @@ def test_a_cache_folder_others_may_write_to_is_not_used(tmp_path, monkeypatch):
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "autograder" / "pyc").symlink_to(tmp_path / "elsewhere")
     assert plugin.pyc_cache_dir() is None
+
+
+def test_a_check_stuck_in_the_grader_is_stopped_by_the_safety_net(tmp_path, toy):
+    """pytest-timeout is loaded by name (entry-point plugins are not autoloaded) and stops
+    a check that would hang the batch, past the submission's whole time budget."""
+    import dataclasses
+    import time
+
+    folder = _checks(
+        tmp_path,
+        {
+            "test_stuck.py": """
+            import time
+            import pytest
+
+            pytestmark = pytest.mark.question("add")
+
+            def test_stuck(submission):
+                time.sleep(60)
+            """
+        },
+    )
+    quick = dataclasses.replace(
+        toy, limits=dataclasses.replace(toy.limits, submission_timeout_s=1.0), accuracy=None
+    )
+    started = time.monotonic()
+    results = _run(tmp_path, folder, quick, GOOD)
+    assert time.monotonic() - started < 30
+    assert not results["test_stuck"].passed
+    assert "imeout" in results["test_stuck"].message

@@ -159,3 +159,29 @@ def test_the_cpu_budget_stops_the_cells_and_the_calls(monkeypatch, tmp_path):
     assert "ok c" not in kernel.executed
     with pytest.raises(BridgeError, match="more than the 5 s it may use"):
         s.serve("f", {"code": "ok call"})
+
+
+def test_the_cpu_budget_is_read_only_when_it_could_be_spent(monkeypatch):
+    """Reading the CPU time walks /proc: between check calls it is skipped while the last
+    reading plus all cores busy since stays within the budget, and never misses the end."""
+    from autograder import session as session_mod
+
+    monkeypatch.setattr(session_mod, "CPUS", 2)
+    limits = dataclasses.replace(LIMITS, cpu_budget_s=10)
+    s, kernel, clock = fake_session(monkeypatch, limits)
+    looks = []
+    usage = kernel.sandbox.usage
+    monkeypatch.setattr(kernel.sandbox, "usage", lambda: looks.append(1) or usage())
+    s.start()
+    for _ in range(20):  # 2 s of calls on a fresh budget: one look
+        s.serve("f", {"code": "ok call"})
+    assert len(looks) == 1
+    s.serve("f", {"code": "burn 3 call"})  # 3 s more: the bound passes 10, so a look
+    assert len(looks) == 2
+    kernel.sandbox.cpu, clock.now = 9.5, clock.now + 3.3  # 6.5 s on 2 cores in 3.4 s
+    s.serve("f", {"code": "ok call"})  # the bound is 3 + 2 * 3.4 < 10: no look
+    assert len(looks) == 2
+    kernel.sandbox.cpu, clock.now = 10.5, clock.now + 0.5
+    with pytest.raises(BridgeError, match="more than the 10 s"):
+        s.serve("f", {"code": "ok call"})
+    assert len(looks) == 3

@@ -81,8 +81,9 @@ class FakeKernel:
             self.sandbox.threads += 8
             self.sandbox.spinning = True
             word = "ok"
-        if word == "burn":
+        if word == "burn":  # on one core: N CPU seconds take N seconds
             self.sandbox.cpu += float(rest[0])
+            self.clock.now += float(rest[0])
             reason = watch() if watch is not None else None
             if reason:
                 return CellOutcome("cpu", error=reason, seconds=took)
