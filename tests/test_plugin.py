@@ -398,3 +398,32 @@ def test_a_check_stuck_in_the_grader_is_stopped_by_the_safety_net(tmp_path, toy)
     assert time.monotonic() - started < 30
     assert not results["test_stuck"].passed
     assert "imeout" in results["test_stuck"].message
+
+
+def test_a_checks_time_includes_the_fixtures_it_set_up(tmp_path, toy):
+    """The first check to use a module fixture (a model built once) is charged for it."""
+    folder = _checks(
+        tmp_path,
+        {
+            "test_fixture_time.py": """
+            import time
+            import pytest
+
+            pytestmark = pytest.mark.question("add")
+
+            @pytest.fixture(scope="module")
+            def slow():
+                time.sleep(0.3)
+                return 1
+
+            def test_first(slow):
+                pass
+
+            def test_second(slow):
+                pass
+            """
+        },
+    )
+    results = _run(tmp_path, folder, toy, GOOD)
+    assert results["test_first"].seconds >= 0.3
+    assert results["test_second"].seconds < 0.3
