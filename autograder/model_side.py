@@ -16,6 +16,7 @@ kernel already has (or `autograder.kernel_side`, when used in-process).
 import hashlib
 import json
 import math
+import os
 import sys
 import threading
 import zipfile
@@ -28,15 +29,28 @@ BIG_MODELS = 2_000_000  # parameters, all models of a submission: then reset col
 # Models kept built between requests, by their config, to take another archive's weights:
 # building from the config is two thirds of loading a small CNN, and a class's models
 # repeat (the same function called with the same arguments). Only a model built when
-# loaded, from an archive with nothing but config and weights, is kept: its structure
-# is its config's, and loading weights replaces every variable it has (Keras refuses a
-# count that differs), so nothing of the archive it came from is left in it.
-IDLE: dict = {}  # config digest -> [idle models]
-IDLE_PARAMS = 2_000_000  # parameters kept idle at most, all models together (8 MB)
-IDLE_MODELS = 32  # models kept idle at most
+# loaded, from an archive with nothing but config and weights, made of layers whose whole
+# state is their variables (`KEPT_CLASSES`), is kept: its structure is its config's, and
+# loading weights replaces every variable it has (Keras refuses a count that differs), so
+# nothing of the archive it came from is left in it. A stateful RNN, for one, keeps its
+# state outside its variables: it is never kept.
+KEPT_CLASSES = frozenset(
+    {"Sequential", "Functional", "InputLayer", "Dense", "Flatten", "Reshape", "Activation"}
+    | {"ReLU", "LeakyReLU", "Softmax", "Dropout", "SpatialDropout1D", "SpatialDropout2D"}
+    | {"BatchNormalization", "LayerNormalization", "Rescaling", "Add", "Concatenate"}
+    | {"Conv1D", "Conv2D", "Conv3D", "SeparableConv2D", "DepthwiseConv2D", "Conv2DTranspose"}
+    | {"ZeroPadding2D", "Cropping2D", "UpSampling2D"}
+    | {f"{kind}Pooling{d}D" for kind in ("Max", "Average") for d in (1, 2, 3)}
+    | {f"Global{kind}Pooling{d}D" for kind in ("Max", "Average") for d in (1, 2, 3)}
+)
+IDLE: dict = {}  # config digest -> [idle models]; the least recently kept digest first
+IDLE_PARAMS = 2_000_000  # parameters kept idle, all models together (8 MB of weights)
+IDLE_MODELS = 8  # models kept idle: a submission's distinct models, with room
 REUSABLE: dict = {}  # key -> the config digest of its model, when it may be kept
 DESCRIPTIONS: dict = {}  # config digest -> the description of a model built from it
-PLAIN_ARCHIVE = {"metadata.json", "config.json", "model.weights.h5"}
+WEIGHTS = "model.weights.h5"
+PLAIN_ARCHIVE = sorted(["metadata.json", "config.json", WEIGHTS])
+WEIGHTS_SLACK = 1 << 20  # bytes of HDF5 structure beyond 8 bytes a parameter
 
 
 def _bridge():
@@ -199,7 +213,7 @@ def _config_digest(path):
     """
     try:
         with zipfile.ZipFile(path) as archive:
-            if set(archive.namelist()) != PLAIN_ARCHIVE:
+            if sorted(archive.namelist()) != PLAIN_ARCHIVE:
                 return None
             config = json.loads(archive.read("config.json"))
     except (OSError, zipfile.BadZipFile, KeyError, ValueError, RecursionError):
@@ -223,30 +237,78 @@ def _config_digest(path):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _keepable(model):
+    """True when every layer's whole state is its variables (see KEPT_CLASSES)."""
+    try:
+        layers = model._flatten_layers(include_self=True, recursive=True)
+    except Exception:  # noqa: BLE001 - not the Keras this was written for: keep nothing
+        return False
+    return all(
+        type(layer).__module__.startswith("keras.")
+        and type(layer).__name__ in KEPT_CLASSES
+        and not getattr(layer, "stateful", False)
+        for layer in layers
+    )
+
+
+def _weights_into(model, path):
+    """Load the weights of the archive at `path` into `model`, or raise.
+
+    Keras reads a `.keras` archive's weights for `load_weights` straight from the zip,
+    without the size check its full load makes, and each seek backwards decompresses the
+    member again. So the member is first bounded by what the model's parameters need and
+    copied out as a file of its own.
+    """
+    limit = 8 * _params_of(model) + WEIGHTS_SLACK
+    with zipfile.ZipFile(path) as archive:
+        if archive.getinfo(WEIGHTS).file_size > limit:
+            raise ValueError("the weights are larger than the model's parameters")
+        with archive.open(WEIGHTS) as member:
+            data = member.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError("the weights are larger than the model's parameters")
+    copy = f"{path}.kept.weights.h5"
+    try:
+        with open(copy, "wb") as fh:
+            fh.write(data)
+        model.load_weights(copy)
+    finally:
+        try:
+            os.unlink(copy)
+        except OSError:
+            pass
+
+
 def _load_kept(key, path):
     """Load the archive at `path` as `key`, into a kept model of the same config if any.
 
-    Returns the description. A kept model that refuses the weights is dropped, and the
-    archive loaded in full, so the student sees Keras's own error, if any.
+    Returns the description. When the archive's weights do not fit the kept model, the
+    model is dropped (it may hold part of them) and the archive is loaded in full, so the
+    student sees Keras's own verdict on it.
     """
     digest = _config_digest(path)
-    while digest:
+    model = description = None
+    if digest:
         with _KEEPING:
             idle, description = IDLE.get(digest), DESCRIPTIONS.get(digest)
-            model = idle.pop() if idle and description is not None else None
-        if model is None:
-            break
+            if idle and description is not None:
+                model, REUSABLE[key] = idle.pop(), digest
+                if not idle:
+                    del IDLE[digest]
+    if model is not None:
         try:
-            model.load_weights(path)
+            _weights_into(model, path)
         except Exception:  # noqa: BLE001 - loaded in full below, with its own error
-            continue
-        MODELS[key], REUSABLE[key] = model, digest
-        DESCRIBED_BUILT.add(key)
-        return description
+            with _KEEPING:
+                REUSABLE.pop(key, None)
+        else:
+            MODELS[key] = model
+            DESCRIBED_BUILT.add(key)
+            return description
     model = load(path)
     MODELS[key] = model
     description = _described(key, model)
-    if digest and key in DESCRIBED_BUILT:
+    if digest and key in DESCRIBED_BUILT and _keepable(model):
         with _KEEPING:
             REUSABLE[key] = digest
             DESCRIPTIONS.setdefault(digest, description)
@@ -254,19 +316,24 @@ def _load_kept(key, path):
 
 
 def release(key):
-    """Forget `key`, keeping its model for a later archive of the same config when it may."""
-    model, digest = MODELS.pop(key, None), REUSABLE.pop(key, None)
+    """Forget `key`, keeping its model for a later archive of the same config when it may.
+
+    Past the caps, the models of the digests kept longest ago go first.
+    """
+    model = MODELS.pop(key, None)
     DESCRIBED_BUILT.discard(key)
     with _KEEPING:
-        if model is not None and digest is not None:
-            kept = [m for models in IDLE.values() for m in models]
-            if (
-                len(kept) < IDLE_MODELS
-                and sum(map(_params_of, kept)) + _params_of(model) <= IDLE_PARAMS
-            ):
-                IDLE.setdefault(digest, []).append(model)
-        for gone in [d for d, models in IDLE.items() if not models]:
-            del IDLE[gone]
+        digest = REUSABLE.pop(key, None)
+        if model is not None and digest is not None and _params_of(model) <= IDLE_PARAMS:
+            IDLE[digest] = [*IDLE.pop(digest, []), model]
+            while True:
+                kept = [m for models in IDLE.values() for m in models]
+                if len(kept) <= IDLE_MODELS and sum(map(_params_of, kept)) <= IDLE_PARAMS:
+                    break
+                oldest = next(iter(IDLE))
+                IDLE[oldest].pop(0)
+                if not IDLE[oldest]:
+                    del IDLE[oldest]
         used = set(IDLE) | set(REUSABLE.values())
         for gone in [d for d in DESCRIPTIONS if d not in used]:
             del DESCRIPTIONS[gone]

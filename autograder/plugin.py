@@ -257,14 +257,17 @@ def run_checks(
         config.accuracy.timeout_s if config.accuracy else 0
     )
     timeout_args = (
-        ["-p", "pytest_timeout", f"--timeout={budget:g}", "--timeout_method=signal"]
+        [f"--timeout={budget:g}", "--timeout_method=signal"]
         if threading.current_thread() is threading.main_thread()
         else []
     )
     args = [
         # Only the plugins named here: loading every installed one through its entry
-        # point costs ~20 ms a submission, and none of them is meant for the checks.
+        # point costs ~20 ms a submission. pytest-timeout always, so that its `timeout`
+        # marker is known (--strict-markers) on every thread, as in `validate`.
         "--disable-plugin-autoload",
+        "-p",
+        "pytest_timeout",
         *timeout_args,
         str(checks_dir),
         "-p",

@@ -45,6 +45,7 @@ CALL_FAILURE = {
     IncidentKind.OUTPUT: "it printed too much output",
 }
 CPUS = os.cpu_count() or 1  # the most cores a submission's processes can use at once
+CPU_LOOK_S = 1.0  # the CPU time is read at least this often, checks or not
 QUICK_PROBE_S = 0.01  # a first look with the exact clock: most kernels are idle at once
 IDLE_PROBE_S = 0.05  # one look at an idle kernel's CPU use
 IDLE_PROBES = 3  # busy in every look: threads left spinning, not a last flush
@@ -115,7 +116,9 @@ class KernelSession:
         now = time.monotonic()
         if self._cpu_seen is not None:
             seen, when = self._cpu_seen
-            if seen + (now - when) * CPUS <= self.limits.cpu_budget_s:
+            # Looked at least every CPU_LOOK_S all the same: a reading can come out low (a
+            # child reaped between two reads of /proc counts later, in its parent).
+            if now - when < CPU_LOOK_S and seen + (now - when) * CPUS <= self.limits.cpu_budget_s:
                 return None
         used = self.cpu_seconds()
         self._cpu_seen = (used, now)

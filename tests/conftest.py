@@ -37,6 +37,16 @@ def reference_cache(tmp_path_factory) -> Iterator[Path]:
         os.environ["AUTOGRADER_REFERENCE_CACHE"] = old
 
 
+@pytest.fixture(autouse=True)
+def no_kept_models() -> Iterator[None]:
+    """Each test starts with no model kept by an in-process model host (model_side.IDLE)."""
+    from autograder import model_side
+
+    for kept in (model_side.IDLE, model_side.REUSABLE, model_side.DESCRIPTIONS):
+        kept.clear()
+    yield
+
+
 @pytest.fixture(scope="session")
 def toy_dir(tmp_path_factory) -> Path:
     """A copy of the toy assignment outside the source tree."""

@@ -355,30 +355,60 @@ def test_a_model_kept_by_its_config_takes_the_next_archives_weights(tmp_path, ke
     archive's weights: the same description and outputs as a fresh load of that archive."""
     from autograder import model_side
 
-    model_side.IDLE.clear()
     rng = np.random.default_rng(1)
-    for name, (model, shape) in _model_zoo(keras).items():
+    zoo = _model_zoo(keras)
+    zoo["batch_norm"] = (
+        keras.Sequential(
+            [
+                keras.Input(shape=(6, 6, 2)),
+                keras.layers.Conv2D(3, 3),
+                keras.layers.BatchNormalization(),
+                keras.layers.GlobalAveragePooling2D(),
+                keras.layers.Dense(2, activation="softmax"),
+            ]
+        ),
+        (2, 6, 6, 2),
+    )
+    for name, (model, shape) in zoo.items():
         first = _saved(tmp_path, model, f"{name}-a.keras")
-        model.set_weights([w + rng.normal(size=w.shape) for w in model.get_weights()])
+        model.set_weights([w + rng.random(size=w.shape) for w in model.get_weights()])
         second = _saved(tmp_path, model, f"{name}-b.keras")
+        x = None if shape is None else rng.normal(size=shape).astype("float32")
         host = LocalModelHost()
-        host.model(first, tmp_path, "loading")
-        host.close()  # the first submission is graded: its model is kept if it may be
-        kept = sum(map(len, model_side.IDLE.values()))
-        assert kept == (0 if name == "never_built" else 1), name  # built when loaded only
+        used = host.model(first, tmp_path, "loading")
+        if x is not None:
+            used.predict(x)  # the first submission runs it, then is graded
+        host.close()
+        kept = [m for models in model_side.IDLE.values() for m in models]
+        assert len(kept) == (0 if name == "never_built" else 1), name  # built when loaded
         host = LocalModelHost()
         try:
             got = host.model(second, tmp_path, "loading")
-            assert sum(map(len, model_side.IDLE.values())) == 0, name  # taken, not built
+            if kept:
+                assert model_side.MODELS[got.key] is kept[0], name  # taken, not built again
             fresh = keras.saving.load_model(second, safe_mode=True, compile=False)
             expected = ModelSpec.from_host(model_side.describe(fresh), got.spec.compile_config)
             assert got.spec == expected, name
-            if shape is not None:
-                x = rng.normal(size=shape).astype("float32")
-                np.testing.assert_allclose(got.predict(x), np.asarray(fresh(x)), rtol=1e-6)
+            if x is not None:
+                np.testing.assert_allclose(got.predict(x), np.asarray(fresh(x)), rtol=1e-5)
         finally:
             host.close()
         model_side.IDLE.clear()
+
+
+@pytest.mark.slow
+def test_a_model_with_state_outside_its_variables_is_never_kept(tmp_path, keras):
+    """A stateful RNN carries its last batch's state, which no weights file resets."""
+    from autograder import model_side
+
+    model = keras.Sequential(
+        [keras.Input(batch_shape=(2, 3, 4)), keras.layers.LSTM(5, stateful=True)]
+    )
+    host = LocalModelHost()
+    got = host.model(_saved(tmp_path, model), tmp_path, "loading")
+    got.predict(np.ones((2, 3, 4)))
+    host.close()
+    assert model_side.IDLE == {}
 
 
 @pytest.mark.slow
@@ -404,32 +434,40 @@ def test_only_plain_archives_are_kept_and_shared_ids_do_not_split_configs(tmp_pa
 
 @pytest.mark.slow
 def test_weights_a_kept_model_refuses_are_the_archives_own_error(tmp_path, keras):
-    """Same config, weights of another shape: the kept model is dropped, and the archive
-    is loaded in full, which fails as it would have without keeping."""
+    """Same config, weights of another shape: one kept model is dropped (the archive is at
+    fault, not the others), and the archive is loaded in full, which fails as it would have
+    without keeping. So does a weights member larger than the model's parameters need."""
     from autograder import model_side
 
-    model_side.IDLE.clear()
     model = _sequential(keras, keras.layers.Dense(2, name="out"))
     good = _saved(tmp_path, model, "good.keras")
     wider = _saved(tmp_path, _sequential(keras, keras.layers.Dense(3, name="out")), "w.keras")
-    bad = tmp_path / "bad.keras"
-    with zipfile.ZipFile(bad, "w") as dst:
-        for name, source in (("metadata.json", good), ("config.json", good)):
-            with zipfile.ZipFile(source) as src:
-                dst.writestr(name, src.read(name))
-        with zipfile.ZipFile(wider) as src:
-            dst.writestr("model.weights.h5", src.read("model.weights.h5"))
-    host = LocalModelHost()
-    host.model(good, tmp_path, "loading")
-    host.close()
-    assert sum(map(len, model_side.IDLE.values())) == 1
-    host = LocalModelHost()
-    try:
-        with pytest.raises(UnsafeModel, match="cannot be loaded"):
-            host.model(bad, tmp_path, "loading")
-        assert sum(map(len, model_side.IDLE.values())) == 0  # the refused model is not kept
-    finally:
+
+    def spliced(name, weights):
+        path = tmp_path / name
+        with zipfile.ZipFile(path, "w") as dst, zipfile.ZipFile(good) as src:
+            for member in ("metadata.json", "config.json"):
+                dst.writestr(member, src.read(member))
+            dst.writestr("model.weights.h5", weights)
+        return path
+
+    with zipfile.ZipFile(wider) as src:
+        bad = spliced("bad.keras", src.read("model.weights.h5"))
+    huge = spliced("huge.keras", b"\0" * (2 << 20))
+    hosts = [LocalModelHost(), LocalModelHost()]
+    for host in hosts:
+        host.model(good, tmp_path, "loading")
+    for host in hosts:
         host.close()
+    assert len(model_side.IDLE[model_side._config_digest(str(good))]) == 2
+    for archive, left in ((bad, 1), (huge, 0)):
+        host = LocalModelHost()
+        try:
+            with pytest.raises(UnsafeModel, match="cannot be loaded"):
+                host.model(archive, tmp_path, "loading")
+            assert sum(map(len, model_side.IDLE.values())) == left
+        finally:
+            host.close()
 
 
 def test_models_kept_idle_are_capped(monkeypatch):
@@ -450,7 +488,16 @@ def test_models_kept_idle_are_capped(monkeypatch):
         model_side.MODELS[f"k{key}"], model_side.REUSABLE[f"k{key}"] = Fake(params), "d"
         model_side.DESCRIPTIONS["d"] = {}
         model_side.release(f"k{key}")
-    assert [m.params for m in model_side.IDLE["d"]] == [60, 30, 5]  # 50 > the rest; 3 at most
+    # 60 + 50 > 100: the oldest goes; then 4 models > 3: the oldest again
+    assert [m.params for m in model_side.IDLE["d"]] == [30, 5, 5]
+    model_side.MODELS["k9"], model_side.REUSABLE["k9"] = Fake(20), "e"
+    model_side.DESCRIPTIONS["e"] = {}
+    model_side.release("k9")  # another config: the least recently kept digest gives way
+    assert [m.params for m in model_side.IDLE["d"]] == [5, 5]
+    assert list(model_side.IDLE) == ["d", "e"]
+    model_side.MODELS["k8"], model_side.REUSABLE["k8"] = Fake(101), "f"
+    model_side.release("k8")  # over the cap on its own: not kept
+    assert "f" not in model_side.IDLE
     model_side.IDLE.clear()
-    model_side.release("k0")  # nothing left idle: its description is forgotten too
-    assert "d" not in model_side.DESCRIPTIONS
+    model_side.release("k0")  # nothing left idle: the descriptions are forgotten too
+    assert model_side.DESCRIPTIONS == {}

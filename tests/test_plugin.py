@@ -427,3 +427,29 @@ def test_a_checks_time_includes_the_fixtures_it_set_up(tmp_path, toy):
     results = _run(tmp_path, folder, toy, GOOD)
     assert results["test_first"].seconds >= 0.3
     assert results["test_second"].seconds < 0.3
+
+
+def test_checks_on_a_worker_thread_know_the_timeout_marker(tmp_path, toy):
+    """Off the main thread (a Dask worker) there is no timeout, but pytest-timeout is still
+    loaded: a check marked @pytest.mark.timeout collects under --strict-markers there too."""
+    import threading
+
+    folder = _checks(
+        tmp_path,
+        {
+            "test_marked.py": """
+            import pytest
+
+            pytestmark = pytest.mark.question("add")
+
+            @pytest.mark.timeout(30)
+            def test_marked(submission):
+                assert submission.call("add", 1, 2) == 3
+            """
+        },
+    )
+    results: dict = {}
+    worker = threading.Thread(target=lambda: results.update(_run(tmp_path, folder, toy, GOOD)))
+    worker.start()
+    worker.join(60)
+    assert results["test_marked"].passed

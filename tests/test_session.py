@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 
 import pytest
 
@@ -167,6 +168,7 @@ def test_the_cpu_budget_is_read_only_when_it_could_be_spent(monkeypatch):
     from autograder import session as session_mod
 
     monkeypatch.setattr(session_mod, "CPUS", 2)
+    monkeypatch.setattr(session_mod, "CPU_LOOK_S", 100.0)
     limits = dataclasses.replace(LIMITS, cpu_budget_s=10)
     s, kernel, clock = fake_session(monkeypatch, limits)
     looks = []
@@ -185,3 +187,18 @@ def test_the_cpu_budget_is_read_only_when_it_could_be_spent(monkeypatch):
     with pytest.raises(BridgeError, match="more than the 10 s"):
         s.serve("f", {"code": "ok call"})
     assert len(looks) == 3
+
+
+def test_the_cpu_time_is_read_at_least_every_second(monkeypatch):
+    """A reading can come out low (a child reaped between two reads of /proc): far from
+    the budget, the CPU time is still read again once CPU_LOOK_S has passed."""
+    from autograder import session as session_mod
+
+    s, kernel, clock = fake_session(monkeypatch, dataclasses.replace(LIMITS, cpu_budget_s=600))
+    looks = []
+    usage = kernel.sandbox.usage
+    monkeypatch.setattr(kernel.sandbox, "usage", lambda: looks.append(1) or usage())
+    s.start()
+    for _ in range(25):  # 0.1 s a call
+        s.serve("f", {"code": "ok call"})
+    assert len(looks) == math.ceil(25 * 0.1 / session_mod.CPU_LOOK_S)
