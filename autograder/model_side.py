@@ -13,6 +13,7 @@ standard library, numpy and keras, and finds the bridge's encoder as a module th
 kernel already has (or `autograder.kernel_side`, when used in-process).
 """
 
+import contextlib
 import hashlib
 import json
 import math
@@ -273,10 +274,8 @@ def _weights_into(model, path):
             fh.write(data)
         model.load_weights(copy)
     finally:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(copy)
-        except OSError:
-            pass
 
 
 def _load_kept(key, path):

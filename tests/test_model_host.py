@@ -340,12 +340,19 @@ def test_a_killed_graders_archive_copies_are_removed_by_the_next_host(tmp_path, 
     assert list(tmp_path.iterdir()) == []
 
 
-def _rewritten(path, out, change):
-    """A copy of the archive at `path` with its config.json changed by `change(text)`."""
+def _repacked(path, out, config=None, weights=None, extra=None):
+    """A copy of the archive at `path`: its config.json text changed by `config(text)`,
+    its weights member replaced by `weights` (bytes), members in `extra` added."""
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
         for name in src.namelist():
             data = src.read(name)
-            dst.writestr(name, change(data.decode()) if name == "config.json" else data)
+            if name == "config.json" and config is not None:
+                data = config(data.decode()).encode()
+            if name == "model.weights.h5" and weights is not None:
+                data = weights
+            dst.writestr(name, data)
+        for name, data in (extra or {}).items():
+            dst.writestr(name, data)
     return out
 
 
@@ -419,17 +426,14 @@ def test_only_plain_archives_are_kept_and_shared_ids_do_not_split_configs(tmp_pa
 
     model = _sequential(keras, keras.layers.Dense(2))
     path = _saved(tmp_path, model)
-    renumbered = _rewritten(
+    renumbered = _repacked(
         path, tmp_path / "r.keras", lambda t: re.sub(r'("shared_object_id": )\d+', r"\g<1>7", t)
     )
     assert model_side._config_digest(str(path)) == model_side._config_digest(str(renumbered))
-    other = _rewritten(path, tmp_path / "o.keras", lambda t: t.replace('"units": 2', '"units": 3'))
+    other = _repacked(path, tmp_path / "o.keras", lambda t: t.replace('"units": 2', '"units": 3'))
     assert model_side._config_digest(str(other)) != model_side._config_digest(str(path))
-    with zipfile.ZipFile(tmp_path / "assets.keras", "w") as dst, zipfile.ZipFile(path) as src:
-        for name in src.namelist():
-            dst.writestr(name, src.read(name))
-        dst.writestr("assets/vocabulary.txt", "a\nb\n")
-    assert model_side._config_digest(str(tmp_path / "assets.keras")) is None
+    assets = _repacked(path, tmp_path / "a.keras", extra={"assets/vocabulary.txt": "a\nb\n"})
+    assert model_side._config_digest(str(assets)) is None
 
 
 @pytest.mark.slow
@@ -443,17 +447,9 @@ def test_weights_a_kept_model_refuses_are_the_archives_own_error(tmp_path, keras
     good = _saved(tmp_path, model, "good.keras")
     wider = _saved(tmp_path, _sequential(keras, keras.layers.Dense(3, name="out")), "w.keras")
 
-    def spliced(name, weights):
-        path = tmp_path / name
-        with zipfile.ZipFile(path, "w") as dst, zipfile.ZipFile(good) as src:
-            for member in ("metadata.json", "config.json"):
-                dst.writestr(member, src.read(member))
-            dst.writestr("model.weights.h5", weights)
-        return path
-
     with zipfile.ZipFile(wider) as src:
-        bad = spliced("bad.keras", src.read("model.weights.h5"))
-    huge = spliced("huge.keras", b"\0" * (2 << 20))
+        bad = _repacked(good, tmp_path / "bad.keras", weights=src.read("model.weights.h5"))
+    huge = _repacked(good, tmp_path / "huge.keras", weights=b"\0" * (2 << 20))
     hosts = [LocalModelHost(), LocalModelHost()]
     for host in hosts:
         host.model(good, tmp_path, "loading")
