@@ -23,7 +23,7 @@ from autograder.answers import ANSWERS_FILE
 from autograder.config import AssignmentConfig, load_config
 from autograder.digest import assignment_digest, submission_digest
 from autograder.exceptions import ConfigError
-from autograder.pool import CappedPool
+from autograder.pool import GRADER_MEMORY_LIMIT, CappedPool
 from autograder.reports import write_class_reports, write_student_reports
 from autograder.safeio import SUBMISSION_TMP, atomic_write, owned_prefix, sweep_stale_dirs
 from autograder.scoring import SubmissionResult, zero_result
@@ -76,14 +76,20 @@ Executor = Callable[[list[GradeTask]], Iterator[GradeOutcome]]
 def _worker_died(task: GradeTask, reason: str) -> GradeOutcome:
     """The outcome of a submission whose grading worker died (its memory cap, say)."""
     config = load_config(Path(task.config_path))
+    if reason == GRADER_MEMORY_LIMIT:
+        why = (
+            "What this submission made the grader hold was more than the "
+            f"{config.limits.grader_memory_mib} MiB a grading worker may use"
+        )
+    else:  # a crash or a signal: nothing says this submission's size was the cause
+        why = "The grading worker stopped while grading this submission"
     result = zero_result(
         config,
         task.student,
         reason,
         notes=[
-            f"grading stopped: {reason}. What this submission made the grader hold was more "
-            f"than the {config.limits.grader_memory_mib} MiB a grading worker may use; "
-            "nothing was graded. Ask your TA to look at it"
+            f"grading stopped: {reason}. {why}; nothing was graded, and it is graded again "
+            "on the next run. Ask your TA to look at it"
         ],
     )
     # content_hash stays empty: graded again on the next run

@@ -12,6 +12,8 @@ object array never reaches an assertion.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import io
 import json
 from collections.abc import Callable
@@ -217,6 +219,76 @@ def decode_response(
     raise StudentCodeError(f"{function} raised {error}{where_text}")
 
 
+MAX_PARAMETERS = 64
+_DEFAULT = object()  # stands for a default value the grader never needs to see
+_KINDS = (
+    inspect.Parameter.POSITIONAL_ONLY,
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    inspect.Parameter.VAR_POSITIONAL,
+    inspect.Parameter.KEYWORD_ONLY,
+    inspect.Parameter.VAR_KEYWORD,
+)
+
+
+def signature_from(data: Any) -> inspect.Signature | None:
+    """A signature from the kernel's `kernel_side.parameters` answer (untrusted), or None.
+
+    Only the names, kinds and whether each has a default travel: enough to bind a call
+    as Python will, and nothing of the student's objects.
+    """
+    if type(data) is not list or len(data) > MAX_PARAMETERS:
+        return None
+    params = []
+    try:
+        for item in data:
+            name, kind, has_default = item
+            if type(name) is not str or type(kind) is not int or type(has_default) is not bool:
+                return None
+            if not 0 <= kind < len(_KINDS):
+                return None
+            default = _DEFAULT if has_default else inspect.Parameter.empty
+            params.append(inspect.Parameter(name, _KINDS[kind], default=default))
+        return inspect.Signature(params)
+    except (TypeError, ValueError):  # not a parameter list Python would accept
+        return None
+
+
+def bound_key(name: str, signature: inspect.Signature | None, args: tuple, kwargs: dict) -> str:
+    """One key for the calls of `name` that bind the same arguments to its parameters.
+
+    `f((36, 30, 3), 5)` and `f(input_shape=(36, 30, 3), num_classes=5)` run the same code
+    on the same values when both bind them to the same parameters. Without a signature,
+    or for a call it does not bind, the call as written is the key.
+    """
+    if signature is not None:
+        try:
+            bound = signature.bind(*args, **kwargs).arguments
+        except TypeError:  # the call fails in the kernel, with the student's own error
+            pass
+        else:
+            items = []
+            for param, value in bound.items():
+                if signature.parameters[param].kind is inspect.Parameter.VAR_KEYWORD:
+                    value = sorted(value.items())
+                items.append((param, value))
+            return repr((name, "bound", _keyed(items)))
+    return repr((name, _keyed(args), _keyed(sorted(kwargs.items()))))
+
+
+def _keyed(value: Any) -> Any:
+    """`value` with each array replaced by its digest: the repr of a big array elides."""
+    if isinstance(value, np.ndarray):
+        data = np.ascontiguousarray(value)
+        return ("array", data.dtype.str, data.shape, hashlib.sha256(data.tobytes()).hexdigest())
+    if isinstance(value, tuple):
+        return tuple(_keyed(v) for v in value)
+    if isinstance(value, list):
+        return [_keyed(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _keyed(v) for k, v in value.items()}
+    return value
+
+
 class BaseSubmission:
     """The check-facing methods, over one `_serve(calldir)` hook per transport."""
 
@@ -229,6 +301,7 @@ class BaseSubmission:
         self._calls = 0
         self._host: Any = None
         self._models: dict[str, Any] = {}
+        self._signatures: dict[str, inspect.Signature | None] = {}
 
     def _serve(self, calldir: Path, function: str) -> None:
         raise NotImplementedError
@@ -238,6 +311,23 @@ class BaseSubmission:
 
     def has(self, name: str) -> bool:
         raise NotImplementedError
+
+    def _parameters(self, name: str) -> Any:
+        """The kernel's `kernel_side.parameters` answer for `name` (untrusted data)."""
+        raise NotImplementedError
+
+    def signature(self, name: str) -> inspect.Signature | None:
+        """The parameters of the student's function `name`, asked once per submission.
+
+        None when it is not a plain Python function, or the answer is not a signature.
+        """
+        if name not in self._signatures:
+            try:
+                found = signature_from(self._parameters(name))
+            except AutograderError:  # the kernel could not answer: calls stay as written
+                found = None
+            self._signatures[name] = found
+        return self._signatures[name]
 
     def scratch_path(self, name: str) -> Path:
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:40] or "x"
@@ -282,8 +372,12 @@ class BaseSubmission:
         return self._call(name, args, kwargs, None)
 
     def call_model(self, name: str, /, *args: Any, **kwargs: Any) -> StudentModel:
-        """The model `name(*args, **kwargs)` returns, built once per submission and arguments."""
-        key = repr((name, args, sorted(kwargs.items())))
+        """The model `name(*args, **kwargs)` returns, built once per submission and arguments.
+
+        Calls that bind the same arguments to the function's parameters (by position or
+        by keyword: `bound_key`) are one call.
+        """
+        key = bound_key(name, self.signature(name), args, kwargs)
         if key not in self._models:
             try:
                 self._models[key] = _require_model(name, self._call(name, args, kwargs, None))
@@ -357,6 +451,9 @@ class LocalSubmission(BaseSubmission):
     def has(self, name: str) -> bool:
         return callable(self.namespace.get(name))
 
+    def _parameters(self, name: str) -> Any:
+        return kernel_side.parameters(self.namespace.get(name))
+
     def _serve(self, calldir: Path, function: str) -> None:
         kernel_side.serve_call(str(calldir), self.namespace)
 
@@ -399,13 +496,20 @@ class KernelSubmission(BaseSubmission):
             self._host.reset()
             self._host = None
 
-    def has(self, name: str) -> bool:
+    def _ask(self, op: str, name: str) -> Any:
+        """A question about the notebook's function `name` (`op`: has, signature)."""
         self._calls += 1
         calldir = self.scratch / ".calls" / str(self._calls)
         calldir.mkdir(parents=True, exist_ok=True)
         calldir.chmod(0o777)
+        self.session.serve(f"{op}:{name}", {"op": op, "dir": str(calldir), "name": name})
+        return decode_response(calldir, self.scratch, name, 1 << 10)
+
+    def has(self, name: str) -> bool:
         try:
-            self.session.serve(f"has:{name}", {"op": "has", "dir": str(calldir), "name": name})
-            return decode_response(calldir, self.scratch, name, 1 << 10) is True
+            return self._ask("has", name) is True
         except BridgeError:
             return False
+
+    def _parameters(self, name: str) -> Any:
+        return self._ask("signature", name)

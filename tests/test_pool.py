@@ -10,9 +10,12 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
+from autograder.batch import _worker_died
 from autograder.cli import main
 from autograder.pool import GRADER_MEMORY_LIMIT, CappedPool, TaskMemory
 from autograder.sandbox import capabilities
+from autograder.submissions import SubmissionInput
+from autograder.tasks import GradeTask
 from tests.conftest import build, write
 
 CAPPED = capabilities().root and bool(capabilities().cgroup)
@@ -48,6 +51,21 @@ def test_a_worker_that_dies_costs_only_its_task():
     assert sorted(r["value"] for r in got if r["value"] is not None) == [0, 1, 2, 4, 5]
     (dead,) = [r for r in got if r["value"] is None]
     assert dead["task"] == 3 and dead["reason"] == "grader worker died (exit code 7)"
+
+
+@pytest.mark.parametrize(
+    ("reason", "says", "never"),
+    [
+        (GRADER_MEMORY_LIMIT, "more than the 4096 MiB a grading worker may use", "stopped while"),
+        ("grader worker died (exit code 7)", "stopped while grading this submission", "MiB"),
+    ],
+)
+def test_a_dead_workers_note_names_memory_only_when_the_cap_killed_it(toy, reason, says, never):
+    task = GradeTask(SubmissionInput("ann", None), str(toy.config_path), {}, frozenset(), "d", 20)
+    outcome = _worker_died(task, reason)
+    (note,) = outcome.result.notes
+    assert outcome.result.status == reason and says in note and never not in note
+    assert outcome.result.content_hash == ""  # graded again on the next run
 
 
 HOG_CHECK = '''
