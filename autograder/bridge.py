@@ -27,6 +27,7 @@ from autograder.config import Limits
 from autograder.exceptions import AutograderError, BridgeError, StudentCodeError
 from autograder.model_host import KernelModelHost, LocalModelHost, StudentModel, warm_host
 from autograder.safeio import read_untrusted
+from autograder.sandbox import CALLS_DIR
 
 MAX_DEPTH = 16
 MAX_ITEMS = 100_000
@@ -332,7 +333,9 @@ class BaseSubmission:
     def scratch_path(self, name: str) -> Path:
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:40] or "x"
         self._calls += 1
-        path = self.scratch / "work" / f"{safe}-{self._calls}"
+        # Under .calls, which only the grader may add to: under the student's work folder
+        # a link planted at the next name would make the chmod below follow it.
+        path = self.scratch / CALLS_DIR / f"{safe}-{self._calls}"
         path.mkdir(parents=True, exist_ok=True)
         path.chmod(0o777)
         return path
@@ -362,7 +365,7 @@ class BaseSubmission:
 
     def _call(self, name: str, args: tuple, kwargs: dict, model: dict | None) -> Any:
         self._calls += 1
-        calldir = self.scratch / ".calls" / str(self._calls)
+        calldir = self.scratch / CALLS_DIR / str(self._calls)
         encode_request(calldir, name, args, kwargs, model)
         calldir.chmod(0o777)
         self._serve(calldir, name)
@@ -499,7 +502,7 @@ class KernelSubmission(BaseSubmission):
     def _ask(self, op: str, name: str) -> Any:
         """A question about the notebook's function `name` (`op`: has, signature)."""
         self._calls += 1
-        calldir = self.scratch / ".calls" / str(self._calls)
+        calldir = self.scratch / CALLS_DIR / str(self._calls)
         calldir.mkdir(parents=True, exist_ok=True)
         calldir.chmod(0o777)
         self.session.serve(f"{op}:{name}", {"op": op, "dir": str(calldir), "name": name})

@@ -178,7 +178,7 @@ class SandboxedKernel:
         km = _SandboxedKernelManager(kernel_name="python3", transport="ipc")
         km.sandbox = self.sandbox
         run = self.sandbox.run_dir
-        km.connection_file = str(run / "kernel.json")
+        km.connection_file = str(self.sandbox.calls_dir / "kernel.json")  # chmod by path
         km.ip = str(run / "k")
         spec = km.kernel_spec
         assert spec is not None, "no python3 kernel spec: is ipykernel installed?"
@@ -486,7 +486,7 @@ class SandboxedKernel:
         """Start the call loop; None when it runs (or cannot, and execute is used instead)."""
         assert self.kc is not None
         self._loop_count += 1
-        path = self.sandbox.run_dir / f"calls{self._loop_count}.sock"
+        path = self.sandbox.calls_dir / f"calls{self._loop_count}.sock"  # chmod by path
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             listener.bind(str(path))

@@ -264,6 +264,11 @@ def python_paths() -> list[Path]:
     return sorted(p for p in paths if not str(p).startswith("/usr"))
 
 
+MAX_TASKS_LOOKED_AT = 4096  # threads per process read by runnable_threads
+STUDENT_DIRS = ("home", "tmp", "work", "run")  # the sandbox's uid owns these
+CALLS_DIR = ".calls"  # the grader's: what it hands the kernel (see Sandbox._hand_over)
+
+
 @dataclass
 class Sandbox:
     """One submission's sandbox: a scratch folder, a uid, a cgroup, and a command wrapper.
@@ -278,6 +283,9 @@ class Sandbox:
     caps: Capabilities = field(default_factory=capabilities)
     gpu: bool = False  # pass NVIDIA device nodes through (training workers only)
     cgroup_parent: str = ""  # a warm zygote's cgroup (autograder.warm), else top level
+    # The sandbox's processes may write in the scratch folder itself: only for one that
+    # runs no student code (a training worker writes its report there).
+    writable_top: bool = False
 
     def __post_init__(self) -> None:
         self.scratch = Path(self.scratch).resolve()
@@ -291,12 +299,33 @@ class Sandbox:
                 self._cgroup = _Cgroup(self.caps.cgroup, self.limits, self.cgroup_parent)
             except OSError:
                 self._cgroup = None
-        for sub in ("home", "tmp", "work", ".calls", "run"):
+        for sub in (*STUDENT_DIRS, CALLS_DIR):
             (self.scratch / sub).mkdir(exist_ok=True)
         if self.uid is not None:
-            for path in [self.scratch, *self.scratch.rglob("*")]:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Give the sandbox's uid its folders; keep the scratch folder and `.calls` the grader's.
+
+        The grader creates paths under `.calls` (each call's folder, the call loop's
+        socket, the kernel's connection file) and then writes and chmods them by path as
+        root. Were the sandbox's uid the owner of the scratch folder or of `.calls`, a
+        student's process could put a link where the next path will be (`.calls/7 ->
+        /etc`), and the grader's chmod would follow it. So the uid gets only home, tmp,
+        work and run (0700); the scratch folder and `.calls` are the grader's, 0711: the
+        uid can reach what it is handed, and can neither list, add, rename nor remove.
+        """
+        assert self.uid is not None
+        tops = [self.scratch] if self.writable_top else [self.scratch / s for s in STUDENT_DIRS]
+        for top in tops:
+            for path in [top, *top.rglob("*")]:
                 if not path.is_symlink():
                     os.chown(path, self.uid, self.uid)
+        if not self.writable_top:
+            for sub in STUDENT_DIRS:
+                (self.scratch / sub).chmod(0o700)
+            for path in (self.scratch, self.scratch / CALLS_DIR):
+                path.chmod(0o711)
 
     @property
     def uid(self) -> int | None:
@@ -304,8 +333,14 @@ class Sandbox:
 
     @property
     def run_dir(self) -> Path:
-        """Where kernel connection files and IPC sockets live (inside the scratch)."""
+        """Where the kernel's IPC sockets live (inside the scratch)."""
         return self.scratch / "run"
+
+    @property
+    def calls_dir(self) -> Path:
+        """The grader's folder in the scratch: call folders, the call loop's socket, the
+        kernel's connection file. The sandbox's uid cannot add, rename or remove in it."""
+        return self.scratch / CALLS_DIR
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """A clean environment: nothing of the grader's (tokens, proxies) leaks in."""
@@ -401,6 +436,26 @@ class Sandbox:
         if before[1:] != after[1:]:
             return 1.0
         return (after[0] - before[0]) / 1e9 / seconds
+
+    def runnable_threads(self) -> int:
+        """Threads of the sandbox's processes that are running or waiting for a core (R).
+
+        A thread left spinning is always runnable, however little CPU a loaded machine
+        gives it; a kernel at rest sleeps (S).
+        """
+        count = 0
+        for pid in self.cgroup_pids():
+            try:
+                tasks = list(Path(f"/proc/{pid}/task").iterdir())
+            except OSError:
+                continue
+            for task in tasks[:MAX_TASKS_LOOKED_AT]:
+                try:
+                    state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                except (OSError, IndexError):
+                    continue
+                count += state == "R"
+        return count
 
     def _exact_cpu(self) -> tuple[int, frozenset[int], int] | None:
         """(CPU ns of the live processes, their pids, their reaped children's ticks)."""

@@ -50,6 +50,7 @@ QUICK_PROBE_S = 0.01  # a first look with the exact clock: most kernels are idle
 IDLE_PROBE_S = 0.05  # one look at an idle kernel's CPU use
 IDLE_PROBES = 3  # busy in every look: threads left spinning, not a last flush
 BUSY_FRACTION = 0.6  # of one core, while the kernel should be idle
+STARVED_FRACTION = 0.1  # ... or this much, with a thread runnable: busy on a loaded machine
 SPINNING = (
     "the cell left threads or processes running that kept using the CPU after it finished; "
     "it was left out"
@@ -144,9 +145,13 @@ class KernelSession:
         for _ in range(IDLE_PROBES):
             time.sleep(IDLE_PROBE_S)
             now = self.sandbox.usage()[0]
-            if now - cpu < IDLE_PROBE_S * BUSY_FRACTION:
+            share, cpu = (now - cpu) / IDLE_PROBE_S, now
+            # On a loaded machine a spinning thread gets less than BUSY_FRACTION of a core,
+            # but it is still runnable whenever looked at; a kernel at rest sleeps.
+            if share < BUSY_FRACTION and not (
+                share >= STARVED_FRACTION and self.sandbox.runnable_threads()
+            ):
                 return False
-            cpu = now
         return True
 
     # -- cells ---------------------------------------------------------------------------

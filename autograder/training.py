@@ -329,7 +329,10 @@ def _launch_worker(
     env["PYTHONPATH"] = str(package.parent)
     if detect_device().kind == "gpu":
         env["CUDA_VISIBLE_DEVICES"] = os.environ.get("CUDA_VISIBLE_DEVICES", "0")
-    with Sandbox(workdir, limits, readonly=[package], gpu=detect_device().kind == "gpu") as box:
+    gpu = detect_device().kind == "gpu"
+    # No student code runs here (the model is data, loaded with safe_mode): the worker
+    # writes its report in the scratch folder itself.
+    with Sandbox(workdir, limits, readonly=[package], gpu=gpu, writable_top=True) as box:
         proc = box.run(argv, timeout=timeout_s or 3600, env=env, cwd=workdir)
     if proc.returncode == -9:
         raise AutograderError(

@@ -204,6 +204,51 @@ def test_scratch_is_writable_and_env_is_clean(box, monkeypatch):
     assert lines[2] == str(box.scratch / "home")
 
 
+@needs_uid
+def test_the_scratch_folder_and_calls_stay_the_graders(box, tmp_path):
+    """The uid owns home, tmp, work and run; it cannot plant a link where the grader will
+    create a path by name under .calls, nor swap .calls or the scratch folder's entries."""
+    uid = box.uid
+    for sub in ("home", "tmp", "work", "run"):
+        info = (box.scratch / sub).stat()
+        assert (info.st_uid, info.st_mode & 0o777) == (uid, 0o700), sub
+    for path in (box.scratch, box.calls_dir):
+        info = path.stat()
+        assert (info.st_uid, info.st_mode & 0o777) == (os.getuid(), 0o711), path
+    target = tmp_path / "target"
+    target.mkdir(mode=0o700)
+    res = _py(
+        box,
+        f"""
+        import os
+        calls, scratch = {str(box.calls_dir)!r}, {str(box.scratch)!r}
+        attempts = {{
+            "link in .calls": lambda: os.symlink({str(target)!r}, calls + "/7"),
+            "dir in .calls": lambda: os.mkdir(calls + "/8"),
+            "rename .calls": lambda: os.rename(calls, scratch + "/old"),
+            "link in scratch": lambda: os.symlink({str(target)!r}, scratch + "/x"),
+            "rename work": lambda: os.rename(scratch + "/work", scratch + "/w"),
+            "list .calls": lambda: os.listdir(calls),
+        }}
+        for name, attempt in attempts.items():
+            try:
+                attempt()
+                print("DONE", name)
+            except OSError as exc:
+                print("refused", name, exc.errno)
+    """,
+    )
+    assert res.returncode == 0, res.text
+    assert "DONE" not in res.text and res.text.count("refused") == 6, res.text
+    assert (target.stat().st_mode & 0o777) == 0o700 and not list(target.iterdir())
+
+
+def test_a_sandbox_without_student_code_may_write_at_its_top(tmp_path):
+    with Sandbox(tmp_path / "train", LIMITS, writable_top=True) as sb:
+        if sb.uid is not None:
+            assert sb.scratch.stat().st_uid == sb.uid
+
+
 @isolated
 def test_run_times_out_and_kills(box):
     start = time.monotonic()
@@ -336,6 +381,9 @@ def test_a_quick_exact_look_tells_an_idle_sandbox_from_a_busy_one(tmp_path):
                     assert max(fractions) < 0.1, fractions
                 else:
                     assert sorted(fractions)[2] > 0.6, (mode, fractions)  # the median look
+                if mode != "forks":  # a spinning thread is runnable whenever looked at
+                    runnable = [sb.runnable_threads() for _ in range(5)]
+                    assert (min(runnable) >= 1) if mode == "busy" else (max(runnable) == 0)
             finally:
                 sb.kill_all()
                 proc.wait(timeout=10)

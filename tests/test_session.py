@@ -151,6 +151,17 @@ def test_a_cell_leaving_threads_spinning_is_left_out_and_the_rest_replayed(monke
     assert "kept using the CPU" in s.incidents[0].message
 
 
+@pytest.mark.parametrize(("word", "left_out"), [("starve", True), ("trickle", False)])
+def test_spinning_threads_on_a_loaded_machine(monkeypatch, word, left_out):
+    """Threads that get a fifth of a core are still spinning when they are always runnable;
+    a kernel that uses as much but sleeps whenever looked at is not."""
+    s, _, _ = fake_session(monkeypatch, LIMITS)
+    s.start()
+    s.run_cells([(1, "ok a"), (2, f"{word} b"), (3, "ok c")])
+    assert (s.status == "CPU busy after cell 2") == left_out
+    assert [n for n, _ in s.done] == ([1, 3] if left_out else [1, 2, 3])
+
+
 def test_the_cpu_budget_stops_the_cells_and_the_calls(monkeypatch, tmp_path):
     limits = dataclasses.replace(LIMITS, cpu_budget_s=5)
     s, kernel, _ = fake_session(monkeypatch, limits)

@@ -2,8 +2,10 @@
 
 A cell's source says what it does: "ok ...", "error ...", "timeout ...", "died ...",
 "output ...", "flaky ..." (ok the first time it runs, died every later time), "spin ..."
-(returns at once, leaving threads that keep the CPU busy) or "burn N ..." (uses N CPU
-seconds). Time advances on a fake clock by `seconds` per execution ("slow N ..." takes N
+(returns at once, leaving threads that keep the CPU busy), "starve ..." (the same on a loaded
+machine: the threads get a fifth of a core, and are runnable whenever looked at), "trickle ..."
+(leaves a thread that uses a fifth of a core but sleeps whenever looked at) or "burn N ..."
+(uses N CPU seconds). Time advances on a fake clock by `seconds` per execution ("slow N ..." takes N
 seconds).
 """
 
@@ -31,6 +33,8 @@ class FakeSandbox:
     cpu: float = 0.0
     threads: int = 4
     spinning: bool = False
+    per_look: float = 0.1  # CPU seconds the spinning threads use between two looks
+    runnable: int = 0  # threads in state R
 
     def memory_exceeded(self) -> bool:
         return self.memory_hit
@@ -40,8 +44,11 @@ class FakeSandbox:
 
     def usage(self) -> tuple[float, int]:
         if self.spinning:
-            self.cpu += 0.1  # a busy core between any two looks
+            self.cpu += self.per_look  # 0.1: a busy core between any two 50 ms looks
         return self.cpu, self.threads
+
+    def runnable_threads(self) -> int:
+        return self.runnable
 
 
 @dataclass
@@ -63,6 +70,7 @@ class FakeKernel:
     def restart(self) -> None:
         self.restarts += 1
         self.sandbox.cpu, self.sandbox.spinning = 0.0, False  # a fresh process
+        self.sandbox.per_look, self.sandbox.runnable = 0.1, 0
 
     def shutdown(self) -> None:
         self.shutdowns += 1
@@ -77,9 +85,12 @@ class FakeKernel:
         took = self.seconds
         if word == "slow":
             took, word = float(rest[0]), rest[1]
-        if word == "spin":
+        if word in ("spin", "starve", "trickle"):
             self.sandbox.threads += 8
             self.sandbox.spinning = True
+            if word != "spin":
+                self.sandbox.per_look = 0.01  # a fifth of a core
+            self.sandbox.runnable = 0 if word == "trickle" else 8
             word = "ok"
         if word == "burn":  # on one core: N CPU seconds take N seconds
             self.sandbox.cpu += float(rest[0])
