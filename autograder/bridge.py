@@ -12,6 +12,7 @@ object array never reaches an assertion.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import io
@@ -221,6 +222,7 @@ def decode_response(
 
 
 MAX_PARAMETERS = 64
+MAX_PARAMETER_NAME = 100
 _DEFAULT = object()  # stands for a default value the grader never needs to see
 _KINDS = (
     inspect.Parameter.POSITIONAL_ONLY,
@@ -244,6 +246,8 @@ def signature_from(data: Any) -> inspect.Signature | None:
         for item in data:
             name, kind, has_default = item
             if type(name) is not str or type(kind) is not int or type(has_default) is not bool:
+                return None
+            if len(name) > MAX_PARAMETER_NAME:  # it would be repeated in every cache key
                 return None
             if not 0 <= kind < len(_KINDS):
                 return None
@@ -276,11 +280,20 @@ def bound_key(name: str, signature: inspect.Signature | None, args: tuple, kwarg
     return repr((name, _keyed(args), _keyed(sorted(kwargs.items()))))
 
 
+@dataclasses.dataclass(frozen=True)
+class _ArrayKey:
+    """An array in a cache key: what it holds, not its repr (which elides a big one's middle)."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    sha256: str
+
+
 def _keyed(value: Any) -> Any:
-    """`value` with each array replaced by its digest: the repr of a big array elides."""
+    """`value` with each array replaced by an `_ArrayKey`."""
     if isinstance(value, np.ndarray):
         data = np.ascontiguousarray(value)
-        return ("array", data.dtype.str, data.shape, hashlib.sha256(data.tobytes()).hexdigest())
+        return _ArrayKey(data.dtype.str, data.shape, hashlib.sha256(data.tobytes()).hexdigest())
     if isinstance(value, tuple):
         return tuple(_keyed(v) for v in value)
     if isinstance(value, list):
@@ -325,7 +338,7 @@ class BaseSubmission:
         if name not in self._signatures:
             try:
                 found = signature_from(self._parameters(name))
-            except AutograderError:  # the kernel could not answer: calls stay as written
+            except BridgeError:  # the kernel could not answer: calls stay as written
                 found = None
             self._signatures[name] = found
         return self._signatures[name]

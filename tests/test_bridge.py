@@ -328,7 +328,7 @@ def test_scratch_path_and_submitted_file(tmp_path):
     sub = _sub(tmp_path, {}, files=files)
     a, b = sub.scratch_path("out/../x y"), sub.scratch_path("out/../x y")
     assert a != b and a.is_dir() and b.is_dir()
-    assert a.parent == sub.scratch / "work" and "/" not in a.name[:-2]
+    assert a.parent == sub.scratch / ".calls" and "/" not in a.name[:-2]
     assert sub.submitted_file("model.keras") == files / "model.keras"
     for name in ("link.keras", "../files/model.keras", ".hidden", "missing.keras"):
         assert sub.submitted_file(name) is None, name
