@@ -139,20 +139,27 @@ class KernelSession:
         # Each look leaves a core idle; a kernel that is quiet for a first, short one
         # (most are) needs no more. The verdict still takes IDLE_PROBES long looks.
         quick = self.sandbox.busy_fraction(QUICK_PROBE_S)
-        if quick is not None and quick < BUSY_FRACTION:
+        if quick is not None and not self._busy(quick):
             return False
         cpu = self.sandbox.usage()[0]
         for _ in range(IDLE_PROBES):
             time.sleep(IDLE_PROBE_S)
             now = self.sandbox.usage()[0]
             share, cpu = (now - cpu) / IDLE_PROBE_S, now
-            # On a loaded machine a spinning thread gets less than BUSY_FRACTION of a core,
-            # but it is still runnable whenever looked at; a kernel at rest sleeps.
-            if share < BUSY_FRACTION and not (
-                share >= STARVED_FRACTION and self.sandbox.runnable_threads()
-            ):
+            if not self._busy(share):
                 return False
         return True
+
+    def _busy(self, share: float) -> bool:
+        """Whether a look that saw `share` of a core used saw threads spinning.
+
+        On a loaded machine a spinning thread gets less than BUSY_FRACTION of a core (the
+        other submissions' kernels take the rest), but it is runnable whenever looked at;
+        a kernel at rest sleeps. Task states are read only for a share in between.
+        """
+        if share >= BUSY_FRACTION:
+            return True
+        return share >= STARVED_FRACTION and self.sandbox.runnable_threads() > 0
 
     # -- cells ---------------------------------------------------------------------------
     def start(self) -> None:

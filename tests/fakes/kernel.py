@@ -40,7 +40,7 @@ class FakeSandbox:
         return self.memory_hit
 
     def busy_fraction(self, seconds: float) -> float | None:
-        return 1.0 if self.spinning else 0.0
+        return min(1.0, self.per_look / 0.05) if self.spinning else 0.0
 
     def usage(self) -> tuple[float, int]:
         if self.spinning:
