@@ -7,7 +7,8 @@ process (`grade.grade_submission`, warm kernels, `--skip accuracy` as in `make b
 after one submission to warm up. Around `grade.run_checks` it reads the wall time, this
 process's CPU time (the grader: pytest, the bridge, decoding), the CPU time of the
 student's sandbox and of the model host's sandbox (each from /proc, `Sandbox.usage`), and
-counts the calls each student function gets. `--subs DIR` grades the first N notebooks of
+counts the round trips into the kernel (each function's calls, and the `has:` and
+`signature:` questions). `--subs DIR` grades the first N notebooks of
 DIR instead (the same files for two versions of the code: the mutants decide what a seed
 draws). Prints medians per
 submission; writes bench/results/checks.json. Run it back to back on two versions of the
@@ -53,11 +54,19 @@ def measure(notebooks: list[Path]) -> dict:
     release = release_notebook(config)
     rows: list[dict] = []
     calls: collections.Counter = collections.Counter()
-    run_checks, serve = grade.run_checks, bridge.KernelSubmission._serve
+    run_checks, serve, ask = (
+        grade.run_checks,
+        bridge.KernelSubmission._serve,
+        bridge.KernelSubmission._ask,
+    )
 
     def counted(self, calldir, function):  # noqa: ANN001 - the method's own signature
         calls[function] += 1
         return serve(self, calldir, function)
+
+    def asked(self, op, name):  # noqa: ANN001 - `has` and `signature` round trips
+        calls[f"{op}:{name}"] += 1
+        return ask(self, op, name)
 
     def timed(checks_dir, submission, *args, **kwargs):  # noqa: ANN001
         sandbox = submission.session.sandbox
@@ -76,6 +85,7 @@ def measure(notebooks: list[Path]) -> dict:
             )
 
     grade.run_checks, bridge.KernelSubmission._serve = timed, counted
+    bridge.KernelSubmission._ask = asked
     try:
         for notebook in [notebooks[0], *notebooks]:  # the first one warms up
             grade.grade_submission(
@@ -84,6 +94,7 @@ def measure(notebooks: list[Path]) -> dict:
             )  # fmt: skip
     finally:
         grade.run_checks, bridge.KernelSubmission._serve = run_checks, serve
+        bridge.KernelSubmission._ask = ask
     graded = rows[1:]
     n = len(graded)
     return {
