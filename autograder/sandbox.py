@@ -269,6 +269,14 @@ STUDENT_DIRS = ("home", "tmp", "work", "run")  # the sandbox's uid owns these
 CALLS_DIR = ".calls"  # the grader's: what it hands the kernel (see Sandbox._hand_over)
 
 
+def _stat_fields(path: Path) -> list[str]:
+    """The fields of a /proc stat file after the command, whose name may hold ") ".
+
+    The state is [0]; utime, stime, cutime, cstime [11:15]; num_threads [17] (man 5 proc).
+    """
+    return path.read_text().rsplit(")", 1)[1].split()
+
+
 @dataclass
 class Sandbox:
     """One submission's sandbox: a scratch folder, a uid, a cgroup, and a command wrapper.
@@ -307,11 +315,11 @@ class Sandbox:
     def _hand_over(self) -> None:
         """Give the sandbox's uid its folders; keep the scratch folder and `.calls` the grader's.
 
-        The grader creates paths under `.calls` (each call's folder, the call loop's
-        socket, the kernel's connection file) and then writes and chmods them by path as
-        root. Were the sandbox's uid the owner of the scratch folder or of `.calls`, a
-        student's process could put a link where the next path will be (`.calls/7 ->
-        /etc`), and the grader's chmod would follow it. So the uid gets only home, tmp,
+        The grader creates paths under `.calls` (each call's folder, `scratch_path`'s
+        folders, the call loop's socket, the kernel's connection file) and then writes
+        and chmods them by path as root. Were the sandbox's uid the owner of the scratch
+        folder or of `.calls`, a student's process could put a link where the next path
+        will be (`.calls/7 -> /etc`), and the grader's chmod would follow it. So the uid gets only home, tmp,
         work and run (0700); the scratch folder and `.calls` are the grader's, 0711: the
         uid can reach what it is handed, and can neither list, add, rename nor remove.
         """
@@ -324,7 +332,7 @@ class Sandbox:
         if not self.writable_top:
             for sub in STUDENT_DIRS:
                 (self.scratch / sub).chmod(0o700)
-            for path in (self.scratch, self.scratch / CALLS_DIR):
+            for path in (self.scratch, self.calls_dir):
                 path.chmod(0o711)
 
     @property
@@ -451,7 +459,7 @@ class Sandbox:
                 continue
             for task in tasks[:MAX_TASKS_LOOKED_AT]:
                 try:
-                    state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                    state = _stat_fields(task / "stat")[0]
                 except (OSError, IndexError):
                     continue
                 count += state == "R"
@@ -463,7 +471,7 @@ class Sandbox:
         for pid in self.cgroup_pids():
             try:
                 total += time.clock_gettime_ns(((~pid) << 3) | 2)
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                fields = _stat_fields(Path(f"/proc/{pid}/stat"))
             except OSError as exc:
                 if (
                     exc.errno in (errno.ESRCH, errno.EINVAL, errno.ENOENT)
@@ -484,11 +492,9 @@ class Sandbox:
         ticks, threads = 0, 0
         for pid in self.cgroup_pids():
             try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                fields = _stat_fields(Path(f"/proc/{pid}/stat"))
             except (OSError, IndexError):
                 continue
-            # after the command: state is field 3; utime, stime, cutime, cstime 14-17;
-            # num_threads 20 (man 5 proc), so indexes 11-14 and 17 here
             ticks += sum(int(v) for v in fields[11:15])
             threads += int(fields[17])
         return ticks / CLOCK_TICKS, threads
