@@ -319,9 +319,10 @@ class Sandbox:
         folders, the call loop's socket, the kernel's connection file) and then writes
         and chmods them by path as root. Were the sandbox's uid the owner of the scratch
         folder or of `.calls`, a student's process could put a link where the next path
-        will be (`.calls/7 -> /etc`), and the grader's chmod would follow it. So the uid gets only home, tmp,
-        work and run (0700); the scratch folder and `.calls` are the grader's, 0711: the
-        uid can reach what it is handed, and can neither list, add, rename nor remove.
+        will be (`.calls/7 -> /etc`), and the grader's chmod would follow it. So the uid
+        gets only home, tmp, work and run (0700); the scratch folder and `.calls` are the
+        grader's, 0711: the uid can reach what it is handed, and can neither list, add,
+        rename nor remove.
         """
         assert self.uid is not None
         tops = [self.scratch] if self.writable_top else [self.scratch / s for s in STUDENT_DIRS]
