@@ -10,6 +10,7 @@ rebuilt from every OUT/<student>/grade.json at the end.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -33,6 +34,8 @@ from autograder.tasks import GradeOutcome, GradeTask, grade_task
 BATCH_TMP = "autograder-batch-"  # then the batch's pid (safeio.sweep_stale_dirs)
 GRADE_FILE = "grade.json"
 LOG_FILE = "log.txt"
+
+log = logs.get(__name__)
 
 
 @dataclass
@@ -127,6 +130,19 @@ def sweep_killed(root: Path | None = None) -> list[Path]:
     return sweep_stale_dirs(where, BATCH_TMP) + sweep_stale_dirs(where, SUBMISSION_TMP)
 
 
+def sweep_dead_workers() -> list[Path]:
+    """After a batch: what its workers killed on the way (the memory cap) left behind, their
+    submission folders, zygote folders (in memory: /dev/shm) and model stores."""
+    from autograder.model_host import STORE_PREFIX
+    from autograder.warm import WARM_PREFIX, warm_dir
+
+    removed = sweep_killed()
+    removed += sweep_stale_dirs(Path(tempfile.gettempdir()), STORE_PREFIX)
+    with contextlib.suppress(OSError):
+        removed += sweep_stale_dirs(warm_dir(), WARM_PREFIX)
+    return removed
+
+
 def grade_batch(
     config: AssignmentConfig,
     submissions: Path,
@@ -198,8 +214,13 @@ def grade_batch(
         for outcome in run(tasks):
             result = outcome.result
             folder = out / dirs[result.student]
-            classwork.save_answers(by_student[result.student], folder, release_nb, config)
-            write_outcome(outcome, config, folder)
+            try:
+                classwork.save_answers(by_student[result.student], folder, release_nb, config)
+                write_outcome(outcome, config, folder)
+            except (UnicodeError, ValueError, TypeError, RecursionError):
+                # Student data a report could not take: this student's files are missing
+                # (and grade.json too, so the next run grades them again); never the class.
+                log.exception("%s: the reports could not be written", result.student)
             results[result.student] = result
             if progress:
                 progress(result, len(results), total)
@@ -219,3 +240,4 @@ def grade_batch(
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        sweep_dead_workers()

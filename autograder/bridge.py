@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import io
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from autograder import kernel_side
+from autograder.cleantext import encodable_tree, without_ansi
 from autograder.config import Limits
 from autograder.exceptions import AutograderError, BridgeError, StudentCodeError
 from autograder.model_host import KernelModelHost, LocalModelHost, StudentModel, warm_host
@@ -33,6 +34,7 @@ from autograder.sandbox import CALLS_DIR
 MAX_DEPTH = 16
 MAX_ITEMS = 100_000
 MAX_JSON_BYTES = 8 << 20
+MAX_MODELS = 4  # models in one result: each is admitted, copied and loaded in the host
 
 
 class Submission(Protocol):
@@ -99,6 +101,9 @@ class _Decoder:
         self.calldir, self.root, self.max_array_bytes = calldir, root, max_array_bytes
         self.models = models  # turns a returned .keras file into a StudentModel
         self.items = 0
+        # Files read for this one result, all together: a result may name one file many
+        # times, and each reference would be read (or admitted, copied, loaded) again.
+        self.bytes, self.model_count = 0, 0
 
     def __call__(self, spec: Any, depth: int = 0) -> Any:
         if depth > MAX_DEPTH:
@@ -143,11 +148,28 @@ class _Decoder:
         if t == "model":
             if self.models is None:
                 raise BridgeError("a model where plain data was expected")
-            return self.models(self.calldir / _filename(spec.get("file"), ".keras"))
+            path = self.calldir / _filename(spec.get("file"), ".keras")
+            self.model_count += 1
+            if self.model_count > MAX_MODELS:
+                raise BridgeError(f"the result holds more than {MAX_MODELS} models")
+            try:
+                self._charge(os.lstat(path).st_size)
+            except OSError:
+                pass  # admitting it says what is wrong with it
+            return self.models(path)
         raise BridgeError(f"unsupported result type {t[:20]!r}")
 
+    def _charge(self, size: int) -> None:
+        self.bytes += size
+        if self.bytes > self.max_array_bytes:
+            raise BridgeError(
+                f"the result's files hold more than {self.max_array_bytes >> 20} MiB in all"
+            )
+
     def array(self, name: str) -> np.ndarray:
-        return decode_npy(read_untrusted(self.calldir / name, self.root, self.max_array_bytes))
+        data = read_untrusted(self.calldir / name, self.root, self.max_array_bytes)
+        self._charge(len(data))
+        return decode_npy(data)
 
 
 def decode_npy(data: bytes) -> np.ndarray:
@@ -169,6 +191,8 @@ def decode_npy(data: bytes) -> np.ndarray:
         raise BridgeError(f"the returned array is not a valid .npy file ({exc})") from None
     if dtype.kind not in "biuf" or dtype.fields or dtype.hasobject:
         raise BridgeError(f"arrays of dtype {dtype} are not plain numbers")
+    if any(int(dim) < 0 for dim in shape):  # (-2, -4) would match 8 items, then fail
+        raise BridgeError(f"the returned array's header declares shape {tuple(shape)[:8]}")
     count = 1
     for dim in shape:
         count *= int(dim)
@@ -204,14 +228,14 @@ def decode_response(
     """Read the kernel's response.json and its files; raise on an error response."""
     raw = read_untrusted(calldir / "response.json", root, MAX_JSON_BYTES)
     try:
-        response = json.loads(raw)
+        response = encodable_tree(json.loads(raw))
     except (ValueError, RecursionError):
         raise BridgeError(f"{function}: the kernel's response is not valid JSON") from None
     if not isinstance(response, dict):
         raise BridgeError(f"{function}: malformed response")
     if response.get("ok") is True:
         return _Decoder(calldir, root, max_array_bytes, models)(response.get("result"))
-    error = str(response.get("error", "failed"))[:2000]
+    error = without_ansi(str(response.get("error", "failed")))[:2000]
     where = response.get("where")
     where_text = ""
     if isinstance(where, list) and where:
@@ -221,62 +245,8 @@ def decode_response(
     raise StudentCodeError(f"{function} raised {error}{where_text}")
 
 
-MAX_PARAMETERS = 64
-MAX_PARAMETER_NAME = 100
-_DEFAULT = object()  # stands for a default value the grader never needs to see
-_KINDS = (
-    inspect.Parameter.POSITIONAL_ONLY,
-    inspect.Parameter.POSITIONAL_OR_KEYWORD,
-    inspect.Parameter.VAR_POSITIONAL,
-    inspect.Parameter.KEYWORD_ONLY,
-    inspect.Parameter.VAR_KEYWORD,
-)
-
-
-def signature_from(data: Any) -> inspect.Signature | None:
-    """A signature from the kernel's `kernel_side.parameters` answer (untrusted), or None.
-
-    Only the names, kinds and whether each has a default travel: enough to bind a call
-    as Python will, and nothing of the student's objects.
-    """
-    if type(data) is not list or len(data) > MAX_PARAMETERS:
-        return None
-    params = []
-    try:
-        for item in data:
-            name, kind, has_default = item
-            if type(name) is not str or type(kind) is not int or type(has_default) is not bool:
-                return None
-            if len(name) > MAX_PARAMETER_NAME:  # it would be repeated in every cache key
-                return None
-            if not 0 <= kind < len(_KINDS):
-                return None
-            default = _DEFAULT if has_default else inspect.Parameter.empty
-            params.append(inspect.Parameter(name, _KINDS[kind], default=default))
-        return inspect.Signature(params)
-    except (TypeError, ValueError):  # not a parameter list Python would accept
-        return None
-
-
-def bound_key(name: str, signature: inspect.Signature | None, args: tuple, kwargs: dict) -> str:
-    """One key for the calls of `name` that bind the same arguments to its parameters.
-
-    `f((36, 30, 3), 5)` and `f(input_shape=(36, 30, 3), num_classes=5)` run the same code
-    on the same values when both bind them to the same parameters. Without a signature,
-    or for a call it does not bind, the call as written is the key.
-    """
-    if signature is not None:
-        try:
-            bound = signature.bind(*args, **kwargs).arguments
-        except TypeError:  # the call fails in the kernel, with the student's own error
-            pass
-        else:
-            items = []
-            for param, value in bound.items():
-                if signature.parameters[param].kind is inspect.Parameter.VAR_KEYWORD:
-                    value = sorted(value.items())
-                items.append((param, value))
-            return repr((name, "bound", _keyed(items)))
+def call_key(name: str, args: tuple, kwargs: dict) -> str:
+    """The cache key of a call as written (arrays by what they hold)."""
     return repr((name, _keyed(args), _keyed(sorted(kwargs.items()))))
 
 
@@ -315,7 +285,6 @@ class BaseSubmission:
         self._calls = 0
         self._host: Any = None
         self._models: dict[str, Any] = {}
-        self._signatures: dict[str, inspect.Signature | None] = {}
 
     def _serve(self, calldir: Path, function: str) -> None:
         raise NotImplementedError
@@ -325,23 +294,6 @@ class BaseSubmission:
 
     def has(self, name: str) -> bool:
         raise NotImplementedError
-
-    def _parameters(self, name: str) -> Any:
-        """The kernel's `kernel_side.parameters` answer for `name` (untrusted data)."""
-        raise NotImplementedError
-
-    def signature(self, name: str) -> inspect.Signature | None:
-        """The parameters of the student's function `name`, asked once per submission.
-
-        None when it is not a plain Python function, or the answer is not a signature.
-        """
-        if name not in self._signatures:
-            try:
-                found = signature_from(self._parameters(name))
-            except BridgeError:  # the kernel could not answer: calls stay as written
-                found = None
-            self._signatures[name] = found
-        return self._signatures[name]
 
     def scratch_path(self, name: str) -> Path:
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:40] or "x"
@@ -373,30 +325,41 @@ class BaseSubmission:
             self._host = self._make_model_host()
         return self._host
 
-    def _model(self, path: Path) -> StudentModel:
-        return self.model_host().model(path, self.scratch, "loading the model")
+    def _model(self, path: Path, share: bool = False) -> StudentModel:
+        return self.model_host().model(path, self.scratch, "loading the model", share)
 
-    def _call(self, name: str, args: tuple, kwargs: dict, model: dict | None) -> Any:
+    def _call(
+        self, name: str, args: tuple, kwargs: dict, model: dict | None, share: bool = False
+    ) -> Any:
         self._calls += 1
         calldir = self.scratch / CALLS_DIR / str(self._calls)
         encode_request(calldir, name, args, kwargs, model)
         calldir.chmod(0o777)
         self._serve(calldir, name)
-        return decode_response(calldir, self.scratch, name, self.max_array_bytes, self._model)
+        return decode_response(
+            calldir,
+            self.scratch,
+            name,
+            self.max_array_bytes,
+            lambda path: self._model(path, share),
+        )
 
     def call(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         return self._call(name, args, kwargs, None)
 
     def call_model(self, name: str, /, *args: Any, **kwargs: Any) -> StudentModel:
-        """The model `name(*args, **kwargs)` returns, built once per submission and arguments.
+        """The model `name(*args, **kwargs)` returns, called once per submission and call.
 
-        Calls that bind the same arguments to the function's parameters (by position or
-        by keyword: `bound_key`) are one call.
+        Every call form runs in the kernel: only the kernel knows how the student's
+        function takes its arguments, and what it says of them cannot be trusted. Models of
+        the same config (the same architecture, built again) are loaded once
+        (`ModelHost.model`'s `share`), and are one StudentModel.
         """
-        key = bound_key(name, self.signature(name), args, kwargs)
+        key = call_key(name, args, kwargs)
         if key not in self._models:
             try:
-                self._models[key] = _require_model(name, self._call(name, args, kwargs, None))
+                result = self._call(name, args, kwargs, None, share=True)
+                self._models[key] = _require_model(name, result)
             except AutograderError as exc:
                 self._models[key] = exc
         found = self._models[key]
@@ -467,9 +430,6 @@ class LocalSubmission(BaseSubmission):
     def has(self, name: str) -> bool:
         return callable(self.namespace.get(name))
 
-    def _parameters(self, name: str) -> Any:
-        return kernel_side.parameters(self.namespace.get(name))
-
     def _serve(self, calldir: Path, function: str) -> None:
         kernel_side.serve_call(str(calldir), self.namespace)
 
@@ -513,7 +473,7 @@ class KernelSubmission(BaseSubmission):
             self._host = None
 
     def _ask(self, op: str, name: str) -> Any:
-        """A question about the notebook's function `name` (`op`: has, signature)."""
+        """A question about the notebook's function `name` (`op`: has)."""
         self._calls += 1
         calldir = self.scratch / CALLS_DIR / str(self._calls)
         calldir.mkdir(parents=True, exist_ok=True)
@@ -526,6 +486,3 @@ class KernelSubmission(BaseSubmission):
             return self._ask("has", name) is True
         except BridgeError:
             return False
-
-    def _parameters(self, name: str) -> Any:
-        return self._ask("signature", name)

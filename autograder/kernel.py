@@ -28,6 +28,7 @@ from jupyter_client import BlockingKernelClient, KernelManager
 from zmq.utils.monitor import recv_monitor_message
 
 from autograder import kernel_side
+from autograder.cleantext import encodable, without_ansi
 from autograder.exceptions import SandboxError
 from autograder.kinds import OutcomeKind
 from autograder.sandbox import Sandbox
@@ -122,7 +123,9 @@ class _Output:
         return False
 
     def outcome(self, kind: OutcomeKind, error: str, start: float) -> CellOutcome:
-        return CellOutcome(kind, error, "".join(self.kept), time.monotonic() - start, self.seen)
+        # The kernel's text reaches logs and reports: writable, without terminal colours.
+        error, output = without_ansi(encodable(error)), without_ansi(encodable("".join(self.kept)))
+        return CellOutcome(kind, error, output, time.monotonic() - start, self.seen)
 
 
 @dataclass

@@ -34,7 +34,6 @@ _MAX_ITEMS = 100_000
 # The C socket type and constants, taken before any student cell runs: a student can
 # rebind names in the `socket` module, but not the methods of this built-in type.
 _CSocket = _socket.socket
-_FunctionType = type(lambda: None)
 _AF_UNIX, _SOCK_STREAM = _socket.AF_UNIX, _socket.SOCK_STREAM
 _modules = _sys.modules
 HOST_MODULE = "__autograder_models__"  # the model host's side (autograder.model_side)
@@ -223,44 +222,6 @@ def serve_has(calldir, name, namespace):
     _write_json(_join(calldir, "response.json"), {"ok": True, "result": {"t": "bool", "v": found}})
 
 
-def parameters(fn):
-    """`fn`'s parameters as plain data, [[name, kind, has_default], ...], or None.
-
-    Read from the code object that a call runs (kinds as `inspect.Parameter`'s: 0
-    positional-only, 1 positional or keyword, 2 *args, 3 keyword-only, 4 **kwargs), not
-    from `inspect.signature`, which believes a `__signature__` attribute. Only for plain
-    Python functions: anything else (a class, a partial, a builtin) gives None.
-    """
-    if type(fn) is not _FunctionType:
-        return None
-    code = fn.__code__
-    names = code.co_varnames
-    positional, kwonly = code.co_argcount, code.co_kwonlyargcount
-    defaults = len(fn.__defaults__ or ())
-    kwdefaults = fn.__kwdefaults__ or {}
-    params = [
-        [names[i], 0 if i < code.co_posonlyargcount else 1, i >= positional - defaults]
-        for i in range(positional)
-    ]
-    varargs, varkw = bool(code.co_flags & 0x04), bool(code.co_flags & 0x08)
-    if varargs:
-        params.append([names[positional + kwonly], 2, False])
-    for i in range(positional, positional + kwonly):
-        params.append([names[i], 3, names[i] in kwdefaults])
-    if varkw:
-        params.append([names[positional + kwonly + varargs], 4, False])
-    return params
-
-
-def serve_signature(calldir, name, namespace):
-    """The parameters of the notebook's function `name` (`parameters`), as a response."""
-    try:
-        found = parameters(namespace.get(name))
-    except Exception:  # noqa: BLE001 - a function object someone tampered with: no signature
-        found = None
-    _write_json(_join(calldir, "response.json"), {"ok": True, "result": encode(found, calldir)})
-
-
 def serve_loop(path, namespace):
     """Serve the grader's requests over the Unix socket at `path` until it closes it.
 
@@ -295,8 +256,6 @@ def serve_request(request, namespace):
         serve_call(request["dir"], namespace)
     elif op == "has":
         serve_has(request["dir"], request["name"], namespace)
-    elif op == "signature":
-        serve_signature(request["dir"], request["name"], namespace)
     elif op == "models":
         _modules[HOST_MODULE].serve(request["dir"])
     else:

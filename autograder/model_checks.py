@@ -132,11 +132,16 @@ def check_classifier(
 
 
 def _names(node: Any) -> list[str]:
-    """Names in a Keras compile_config entry: "adam", {"class_name": "Adam"}, lists of them."""
+    """Names in a Keras compile_config entry: "adam", {"class_name": "Adam"}, a Keras
+    function saved by name ({"class_name": "function", "config": "sparse_categorical_..."}),
+    lists of them."""
     if isinstance(node, str):
         return [node.lower().replace("_", "")]
     if isinstance(node, dict):
-        found = [str(node.get("class_name", "")).lower().replace("_", "")]
+        name = node.get("class_name", "")
+        if name == "function" and isinstance(node.get("config"), str):
+            name = node["config"]
+        found = [str(name).lower().replace("_", "")]
         return found + [n for v in node.values() if isinstance(v, (list, dict)) for n in _names(v)]
     if isinstance(node, (list, tuple)):
         return [n for v in node for n in _names(v)]
@@ -152,8 +157,9 @@ def compile_problem(model: Any, what: str) -> str | None:
     if "adam" not in _names(config.get("optimizer")):
         problems.append('optimizer="adam"')
     loss = config.get("loss")
+    options = loss.get("config") if isinstance(loss, dict) else None
     if "sparsecategoricalcrossentropy" not in _names(loss) or (
-        isinstance(loss, dict) and (loss.get("config") or {}).get("from_logits")
+        isinstance(options, dict) and options.get("from_logits")
     ):
         problems.append('loss="sparse_categorical_crossentropy" (on probabilities)')
     metrics = set(_names(config.get("metrics")))

@@ -42,6 +42,7 @@ from autograder.modelspec import (
     MAX_MODEL_BYTES,
     ModelSpec,
     compile_config,
+    config_digest,
     read_config,
     vet_config,
 )
@@ -141,7 +142,7 @@ class _HostBase:
     _calls: _Calls
 
     def __init__(self) -> None:
-        self._models: dict[str, StudentModel] = {}
+        self._models: dict[str, StudentModel] = {}  # by config digest: see `model`
         self._archives: dict[str, Path] = {}
         self._keys = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:8]  # keys stay unique in a process with several hosts
@@ -179,16 +180,27 @@ class _HostBase:
         finally:
             shutil.rmtree(calldir, ignore_errors=True)
 
-    def model(self, archive: Path, root: Path, what: str) -> StudentModel:
-        """Admit, load once and describe the archive at `archive` (student bytes)."""
+    def model(self, archive: Path, root: Path, what: str, share: bool = False) -> StudentModel:
+        """Admit, load once and describe the archive at `archive` (student bytes).
+
+        With `share`, an archive whose config is that of one loaded before (with `share`,
+        for this submission) is that model: its weights, not these. For models a
+        function builds (`call_model`), whose weights are a fresh draw each time.
+        """
         data, config = admit(archive, root, self.limits)
+        digest = config_digest(config) if share else None
+        if digest is not None and digest in self._models:
+            return self._models[digest]
         key = f"{self._prefix}-{next(self._keys)}"
         kept = self._store / f"{key}.keras"
         kept.parent.mkdir(parents=True, exist_ok=True)
         kept.write_bytes(data)
         self._archives[key] = kept
         spec = ModelSpec.from_host(self.load(key, kept), compile_config(config))
-        return StudentModel(spec, self, key, kept)
+        loaded = StudentModel(spec, self, key, kept)
+        if digest is not None:
+            self._models[digest] = loaded
+        return loaded
 
     def load(self, key: str, archive: Path) -> Any:
         try:

@@ -11,9 +11,11 @@ the capped model host (`autograder.model_host`), which returns a `ModelSpec`.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
+import re
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +25,11 @@ from autograder.exceptions import UnsafeModel
 MAX_MODEL_BYTES = 64 << 20
 MAX_CONFIG_BYTES = 8 << 20
 MAX_CONFIG_DEPTH = 200
-SAFE_MODULE_PREFIXES = ("keras.", "keras")
+SAFE_MODULE_PREFIXES = ("keras.",)  # and "keras" itself; not keras_hub, kerasfoo, ...
+# How Keras saves one of its own functions (`loss=keras.losses.sparse_categorical_crossentropy`):
+# {"module": "builtins", "class_name": "function", "config": "<name>"}; Keras reads it back
+# only as `keras.<losses|metrics|activations|...>.<name>`, never by importing anything.
+_FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
 FORBIDDEN_CLASSES = ("Lambda", "TFOpLambda")
 
 
@@ -59,7 +65,7 @@ def vet_config(node: Any, depth: int = 0) -> None:
         registered = node.get("registered_name")
         if cls in FORBIDDEN_CLASSES:
             raise UnsafeModel(f"the model contains a {cls} layer; only built-in layers are allowed")
-        if isinstance(module, str) and not module.startswith(SAFE_MODULE_PREFIXES):
+        if isinstance(module, str) and not _keras_module(module) and not _keras_function(node):
             raise UnsafeModel(f"the model uses {module}.{cls}, which is not part of Keras")
         if isinstance(registered, str) and registered != cls and not registered.startswith("keras"):
             raise UnsafeModel(f"the model uses the custom object {registered!r}")
@@ -68,6 +74,93 @@ def vet_config(node: Any, depth: int = 0) -> None:
     elif isinstance(node, list):
         for value in node:
             vet_config(value, depth + 1)
+
+
+def _keras_module(module: str) -> bool:
+    return module == "keras" or module.startswith(SAFE_MODULE_PREFIXES)
+
+
+def _keras_function(node: dict[str, Any]) -> bool:
+    """A Keras function saved by name (see `_FUNCTION_NAME`), nothing more in it."""
+    name = node.get("config")
+    return (
+        node.get("module") == "builtins"
+        and node.get("class_name") == "function"
+        and node.get("registered_name") in (None, "function")
+        and isinstance(name, str)
+        and _FUNCTION_NAME.fullmatch(name) is not None
+    )
+
+
+def config_digest(config: dict[str, Any]) -> str | None:
+    """A digest of a vetted config that is equal for the same architecture built twice.
+
+    Two things differ between two builds in one kernel and are renumbered here in order
+    of appearance, which keeps what refers to what: the names Keras gives layers and
+    models (`dense`, then `dense_1` ...), wherever the config refers to a layer by name,
+    and the `id()` that names an object shared between layers (a dtype policy).
+    """
+    names = _layer_names(config)
+    renamed: dict[str, str] = {}
+    shared: dict[Any, int] = {}
+
+    def rename(name: Any) -> Any:
+        if isinstance(name, str) and name in names:
+            return renamed.setdefault(name, f"<layer {len(renamed)}>")
+        return name
+
+    def canonical(value: Any, key: str = "") -> Any:
+        if isinstance(value, dict):
+            out: dict[str, Any] = {}
+            for k, v in value.items():
+                if k == "shared_object_id":
+                    out[k] = shared.setdefault(v, len(shared))
+                elif k == "name":
+                    out[k] = rename(v)
+                elif k == "keras_history" and isinstance(v, list) and v:
+                    out[k] = [rename(v[0]), *v[1:]]
+                else:
+                    out[k] = canonical(v, k)
+            return out
+        if isinstance(value, list):
+            if key in ("input_layers", "output_layers"):
+                return [canonical(rename(v), key) for v in value]
+            return [canonical(v, key) for v in value]
+        return value
+
+    try:
+        text = json.dumps(canonical(config), sort_keys=True)
+    except (TypeError, ValueError, RecursionError):  # an unhashable id, say: never shared
+        return None
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _layer_names(config: Any) -> set[str]:
+    """The names of the model and of every layer (in nested models too) in a config."""
+    names: set[str] = set()
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            layers = (
+                (node.get("config") or {}).get("layers")
+                if isinstance(node.get("config"), dict)
+                else None
+            )
+            if isinstance(layers, list):
+                for entry in [node, *layers]:
+                    if isinstance(entry, dict):
+                        inner = entry.get("config")
+                        for name in (
+                            entry.get("name"),
+                            inner.get("name") if isinstance(inner, dict) else None,
+                        ):
+                            if isinstance(name, str):
+                                names.add(name)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return names
 
 
 def compile_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,10 +20,16 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_raw_cell
 
+from autograder.cleantext import encodable_tree
 from autograder.exceptions import NotebookError
 
 MAX_NOTEBOOK_BYTES = 32 << 20  # defaults; an assignment's [limits] may set its own
 MAX_CELLS = 2000
+# Objects and arrays in a notebook's JSON: a graded notebook holds a few hundred. Each
+# costs hundreds of bytes once nbformat has built and validated it, so 10 million empty
+# `{}` in a 29 MiB file would cost 5 GB; past this the file is refused before parsing.
+MAX_JSON_CONTAINERS = 100_000
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 ANSWER, MANUAL, TEST, LOCKED, PLAIN = "answer", "manual", "test", "locked", "plain"
 
 
@@ -52,6 +59,19 @@ def grade_id(cell: NotebookNode) -> str | None:
     return None
 
 
+def json_containers(raw: bytes) -> int:
+    """How many objects and arrays the JSON text `raw` holds (brackets outside strings).
+
+    Counting every bracket is an upper bound, exact enough for any real notebook; only
+    past the limit are the strings taken out to count exactly.
+    """
+    rough = raw.count(b"{") + raw.count(b"[")
+    if rough <= MAX_JSON_CONTAINERS:
+        return rough
+    bare = _JSON_STRING.sub(b"", raw)
+    return bare.count(b"{") + bare.count(b"[")
+
+
 def read_notebook(
     path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES, max_cells: int = MAX_CELLS
 ) -> NotebookNode:
@@ -76,8 +96,15 @@ def read_notebook(
         raw = fh.read(max_bytes + 1)  # the file may have grown since stat()
     if len(raw) > max_bytes:
         raise NotebookError(f"notebook too large (over {max_bytes >> 20} MiB)")
+    if json_containers(raw) > MAX_JSON_CONTAINERS:
+        cell_count = raw.count(b'"cell_type"')  # the likelier reason, said as such
+        if cell_count > max_cells:
+            raise NotebookError(f"too many cells ({cell_count:,}; the limit is {max_cells:,})")
+        raise NotebookError(
+            f"not a notebook (more than {MAX_JSON_CONTAINERS:,} JSON objects and arrays)"
+        )
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = encodable_tree(json.loads(raw.decode("utf-8")))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise NotebookError("not a notebook (not JSON)") from None
     del raw

@@ -71,10 +71,15 @@ def _reason(exc: Exception) -> str:
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write via a temporary file and rename, so a kill never leaves half a file."""
+    """Write via a temporary file and rename, so a kill never leaves half a file.
+
+    Text is UTF-8. A lone surrogate (valid as a JSON escape in a student's notebook or a
+    kernel's message, not encodable) is written as its escape, `\\ud800`: one student's
+    text must never stop the batch.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
+    raw = data.encode("utf-8", "backslashreplace") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         umask = os.umask(0)

@@ -11,6 +11,7 @@ Links are never followed: a symlinked notebook or folder is reported, not read.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import stat
 import unicodedata
@@ -19,12 +20,17 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.cleantext import encodable
 from autograder.exceptions import SubmissionError, UnsafeArchive
 
 MAX_ZIP_MEMBERS = 20_000
 MAX_ZIP_BYTES = 4 << 30
 MAX_MEMBER_BYTES = 512 << 20
 MAX_EXTRA_FILE = 256 << 20  # larger extra files are neither graded nor hashed
+# All of one student's extra files: each is copied into the sandbox (in memory, charged
+# to the grading worker's cgroup), hashed and shipped to Dask workers.
+MAX_EXTRA_FILES = 16
+MAX_EXTRA_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -40,22 +46,27 @@ def submission_files(sub: SubmissionInput) -> list[Path]:
 
     The one rule for what is copied into the sandbox, shipped to a Dask worker and
     hashed for re-grading: regular files beside the notebook, no links, no dotfiles,
-    none larger than MAX_EXTRA_FILE.
+    none larger than MAX_EXTRA_FILE; in name order, the first MAX_EXTRA_FILES of them
+    that fit in MAX_EXTRA_BYTES together.
     """
     if sub.files is None:
         return []
-    found = []
+    found, total = [], 0
     for path in sorted(sub.files.iterdir()):
         if path.name.startswith(".") or path == sub.notebook:
             continue
         if path.is_symlink() or not path.is_file():
             continue
         try:
-            if path.stat().st_size > MAX_EXTRA_FILE:
-                continue
+            size = path.stat().st_size
         except OSError:
             continue
+        if size > MAX_EXTRA_FILE or total + size > MAX_EXTRA_BYTES:
+            continue
         found.append(path)
+        total += size
+        if len(found) == MAX_EXTRA_FILES:
+            break
     return found
 
 
@@ -226,6 +237,8 @@ def discover(
     seen: dict[str, int] = {}
     unique = []
     for sub in found:
+        # A name with undecodable bytes: an id any report can print (the paths stay as found).
+        sub = dataclasses.replace(sub, student=encodable(sub.student))
         n = seen.get(sub.student, 0)
         seen[sub.student] = n + 1
         unique.append(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder import logs
+from autograder.cleantext import encodable, encodable_tree
 from autograder.config import load_config
 from autograder.exceptions import AutograderError
 from autograder.scoring import SubmissionResult, zero_result
@@ -76,4 +77,7 @@ def grade_task(task: GradeTask) -> GradeOutcome:
             result.max_total,
             time.monotonic() - started,
         )
-    return GradeOutcome(result, captured.text())
+    # Whatever student text reached the result or the log (a lone surrogate from the
+    # kernel, say), every report and file can write it: one student never stops the batch.
+    result = SubmissionResult.from_dict(encodable_tree(result.to_dict()))
+    return GradeOutcome(result, encodable(captured.text()))

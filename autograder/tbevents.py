@@ -4,7 +4,9 @@ Threat: the files are the student's. A check reads them here, in the grader, so 
 file goes through `read_untrusted` (no links, a size cap), at most `MAX_EVENT_FILES`
 files at most `MAX_DEPTH` folders deep are looked at, records are parsed as protobuf
 with decoding errors ignored, and PNGs are decoded with Pillow only after their pixel
-count is checked. Nothing here runs or imports what the student wrote.
+count is checked. The whole log is bounded too (`MAX_EVENT_BYTES` read, `MAX_VALUES`
+summary values looked at), and image summaries alone keep no scalars. Nothing here runs
+or imports what the student wrote.
 
 TensorFlow is not needed: the protobuf classes come from the `tensorboard` package.
 """
@@ -27,6 +29,10 @@ from autograder.safeio import read_untrusted
 
 MAX_EVENT_FILE = 16 << 20
 MAX_EVENT_FILES = 32
+# All files of one log together. A real log of a short training holds a few hundred
+# values; 16 MiB of scalars alone parse into 2.4 million objects (0.6 GB, 5 s).
+MAX_EVENT_BYTES = 32 << 20
+MAX_VALUES = 100_000  # summary values looked at, all files together; the rest is ignored
 MAX_DEPTH = 4
 MAX_PIXELS = 1 << 20
 
@@ -101,18 +107,23 @@ def _tensor_scalar(tensor: Any) -> float | None:
     return None
 
 
-def read_events(logdir: Path) -> EventLog:
-    """Image summaries and scalars of every event file under `logdir`."""
+def read_events(logdir: Path, scalars: bool = True) -> EventLog:
+    """Image summaries and (unless `scalars` is False) scalars of the event files under
+    `logdir`, up to `MAX_EVENT_BYTES` and `MAX_VALUES` in all."""
     from google.protobuf.message import DecodeError
     from tensorboard.compat.proto import event_pb2
 
     log = EventLog()
     logdir = Path(logdir)
+    budget, values = MAX_EVENT_BYTES, 0
     for path in event_files(logdir):
+        if budget <= 0 or values >= MAX_VALUES:
+            break
         try:
-            data = read_untrusted(path, logdir, MAX_EVENT_FILE)
+            data = read_untrusted(path, logdir, min(MAX_EVENT_FILE, budget))
         except BridgeError:
             continue
+        budget -= len(data)
         folder = path.parent.relative_to(logdir)
         run = "" if folder == Path(".") else folder.as_posix()
         for rec in records(data):
@@ -121,11 +132,14 @@ def read_events(logdir: Path) -> EventLog:
             except (DecodeError, RecursionError, ValueError):
                 continue
             for value in event.summary.value:
-                _add(log, run, int(event.step), value)
+                values += 1
+                if values > MAX_VALUES:
+                    return log
+                _add(log, run, int(event.step), value, scalars)
     return log
 
 
-def _add(log: EventLog, run: str, step: int, value: Any) -> None:
+def _add(log: EventLog, run: str, step: int, value: Any, scalars: bool = True) -> None:
     kind = value.WhichOneof("value")
     plugin = value.metadata.plugin_data.plugin_name
     strings: Sequence[bytes] = value.tensor.string_val if kind == "tensor" else ()
@@ -134,6 +148,8 @@ def _add(log: EventLog, run: str, step: int, value: Any) -> None:
             log.images.append(ImageSummary(run, value.tag, step, tuple(strings[2:])))
     elif kind == "image":  # TF1-style summaries
         log.images.append(ImageSummary(run, value.tag, step, (value.image.encoded_image_string,)))
+    elif not scalars:
+        return
     elif kind == "simple_value":
         log.scalars.append(Scalar(run, value.tag, step, float(value.simple_value)))
     elif kind == "tensor" and plugin in ("scalars", ""):
@@ -143,7 +159,7 @@ def _add(log: EventLog, run: str, step: int, value: Any) -> None:
 
 
 def image_summaries(logdir: Path) -> list[ImageSummary]:
-    return read_events(logdir).images
+    return read_events(logdir, scalars=False).images
 
 
 def decode_png(data: bytes, what: str) -> np.ndarray:

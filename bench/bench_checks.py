@@ -7,10 +7,9 @@ process (`grade.grade_submission`, warm kernels, `--skip accuracy` as in `make b
 after one submission to warm up. Around `grade.run_checks` it reads the wall time, this
 process's CPU time (the grader: pytest, the bridge, decoding), the CPU time of the
 student's sandbox and of the model host's sandbox (each from /proc, `Sandbox.usage`), and
-counts the round trips into the kernel (each function's calls, and the `has:` and
-`signature:` questions). `--subs DIR` grades the first N notebooks of
-DIR instead (the same files for two versions of the code: the mutants decide what a seed
-draws). Prints medians per
+counts the round trips into the kernel (each function's calls, and the `has:`
+questions). `--subs DIR` grades the first N notebooks of DIR instead (the same files for
+two versions of the code: the mutants decide what a seed draws). Prints medians per
 submission; writes bench/results/checks.json. Run it back to back on two versions of the
 code to compare them: the machine is shared and noisy, so only figures of one sitting
 compare.
@@ -64,7 +63,7 @@ def measure(notebooks: list[Path]) -> dict:
         calls[function] += 1
         return serve(self, calldir, function)
 
-    def asked(self, op, name):  # noqa: ANN001 - `has` and `signature` round trips
+    def asked(self, op, name):  # noqa: ANN001 - `has` round trips
         calls[f"{op}:{name}"] += 1
         return ask(self, op, name)
 

@@ -40,7 +40,7 @@ def test_exit_codes_are_not_literals_in_the_cli():
 
 # The README's module map, one row per layer: a module imports only its own row or rows above.
 LAYERS = [
-    "exceptions logs kinds safeio datasets config",
+    "exceptions logs kinds safeio cleantext datasets config",
     "submissions notebook release runenv consistency",
     "sandbox warm zygote_side kernel kernel_side modelspec modelsize model_side",
     "session bridge model_host plugin checks model_checks tbevents scoring",

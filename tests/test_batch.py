@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -140,3 +141,73 @@ def test_a_batch_removes_what_killed_graders_left_in_the_temporary_folder(tmp_pa
         (folder / "submitted").mkdir(parents=True)
     assert sorted(sweep_killed(tmp_path)) == sorted(left)
     assert all(f.is_dir() for f in mine) and not any(f.exists() for f in left)
+
+
+def test_lone_surrogates_anywhere_never_stop_the_batch(tmp_path, toy, toy_key, monkeypatch):
+    """A lone surrogate is a valid JSON escape (a notebook, a kernel's error message) and a
+    file name may hold undecodable bytes: the batch used to end with UnicodeEncodeError."""
+    bad = "\ud800"
+    install(
+        monkeypatch,
+        [
+            CheckResult("test_a", "add", 0.0, False, message=f"add raised ValueError({bad})"),
+            CheckResult("test_s", "scale", 1.0, True),
+        ],
+    )
+    nb = build(toy_key)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.source += f"\n# {bad}"
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    text = json.dumps(nb)  # ASCII: the surrogate as an escape
+    (subs / "alice.ipynb").write_text(text)
+    (subs.joinpath(os.fsdecode(b"b\xffob.ipynb"))).write_text(text)
+    out = tmp_path / "out"
+    batch = grade_batch(toy, subs, out, executor=Recording())
+    assert sorted(r.student for r in batch.results) == ["alice", "b\\udcffob"]
+    for folder in (out / "alice", out / "b_udcffob"):
+        grade = json.loads((folder / GRADE_FILE).read_text())
+        assert "ValueError(\\ud800)" in grade["questions"]["add"]["checks"][0]["message"]
+        assert "\\ud800" in (folder / "feedback.html").read_text()
+        graded = json.loads((folder / "graded.ipynb").read_text())
+        assert any("# \\ud800" in "".join(c["source"]) for c in graded["cells"])
+    assert "b\\udcffob" in (out / "gradebook.csv").read_text()
+
+
+def test_a_batch_removes_what_its_killed_workers_left(tmp_path, toy, subs, monkeypatch):
+    """A worker killed at its memory cap cannot clean up: its submission folder, its
+    zygote's folder in /dev/shm (4 GiB of a student's files, once) and its model store
+    stayed until a later batch. The batch that saw it die removes them."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from autograder.batch import BATCH_TMP, SUBMISSION_TMP
+    from autograder.model_host import STORE_PREFIX
+    from autograder.safeio import _host_tag
+    from autograder.warm import WARM_PREFIX
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    tmp, shm = tmp_path / "tmp", tmp_path / "shm"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    monkeypatch.setenv("AUTOGRADER_WARM_DIR", str(shm))
+    left = [
+        tmp / f"{SUBMISSION_TMP}{dead.pid}-{_host_tag()}-a",
+        tmp / f"{STORE_PREFIX}{dead.pid}-{_host_tag()}-b",
+        shm / f"{WARM_PREFIX}{dead.pid}-{_host_tag()}-c",
+    ]
+    seen: list[bool] = []
+
+    def killed_worker(tasks):
+        for folder in left:
+            (folder / "files").mkdir(parents=True)
+        seen.append(True)
+        yield from Recording()(tasks)
+
+    install(monkeypatch, CHECKS)
+    grade_batch(toy, subs, tmp_path / "out", executor=killed_worker)
+    assert seen and not any(folder.exists() for folder in left)
+    assert not list(tmp.glob(f"{BATCH_TMP}*"))

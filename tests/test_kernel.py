@@ -77,41 +77,6 @@ def test_the_bridge_is_installed_and_serves_calls(kernel, tmp_path):
     np.testing.assert_array_equal(got, [0.0, 3.0, 6.0])
 
 
-def test_signatures_come_from_the_code_that_runs(kernel, tmp_path):
-    """The `signature` request reads the code object, through the loop or one execute."""
-    kernel.execute(
-        "import inspect\n"
-        "def build(input_shape=(28, 28, 1), num_classes=10, *, seed=0):\n"
-        "    return input_shape\n"
-        "def liar(num_classes, input_shape):\n"
-        "    return 0\n"
-        "liar.__signature__ = inspect.signature(build)\n"
-        "class Callable:\n"
-        "    def __call__(self, x):\n"
-        "        return x\n"
-        "made = Callable()\n",
-        timeout=20,
-    )
-    expected = {
-        "build": [["input_shape", 1, True], ["num_classes", 1, True], ["seed", 3, True]],
-        "liar": [["num_classes", 1, False], ["input_shape", 1, False]],
-        "made": None,
-        "nothing": None,
-    }
-    for n, (name, want) in enumerate(expected.items()):
-        for via_loop in (True, False):
-            calldir = kernel.sandbox.scratch / ".calls" / f"sig{n}{via_loop}"
-            calldir.mkdir(parents=True)
-            calldir.chmod(0o777)
-            message = {"op": "signature", "dir": str(calldir), "name": name}
-            if via_loop:
-                outcome = kernel.request(message, timeout=20)
-            else:
-                outcome = kernel.execute(kernel.request_code(message), 20)
-            assert outcome.kind == "ok", outcome
-            assert decode_response(calldir, kernel.sandbox.scratch, name, 1 << 10) == want
-
-
 def _call(kernel, n: int, function: str, *args, timeout: float = 20.0, **kwargs):
     calldir = kernel.sandbox.scratch / ".calls" / f"loop{n}-{time.monotonic_ns()}"
     encode_request(calldir, function, args, kwargs)

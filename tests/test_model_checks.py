@@ -91,6 +91,34 @@ def test_check_classifier_accepts_a_softmax_and_names_what_is_wrong():
             },
             None,
         ),
+        (  # keras.losses.sparse_categorical_crossentropy and a metric, passed as functions
+            {
+                "optimizer": "adam",
+                "loss": {
+                    "module": "builtins",
+                    "class_name": "function",
+                    "config": "sparse_categorical_crossentropy",
+                    "registered_name": "function",
+                },
+                "metrics": [
+                    {
+                        "module": "builtins",
+                        "class_name": "function",
+                        "config": "sparse_categorical_accuracy",
+                        "registered_name": "function",
+                    }
+                ],
+            },
+            None,
+        ),
+        (
+            {
+                "optimizer": "adam",
+                "loss": {"module": "builtins", "class_name": "function", "config": "mse"},
+                "metrics": ["accuracy"],
+            },
+            "sparse_categorical_crossentropy",
+        ),
         ({"optimizer": "sgd", "loss": "sparse_categorical_crossentropy", "metrics": []}, "adam"),
         (
             {

@@ -70,6 +70,54 @@ def test_a_plain_sequential_as_plain_data_and_predictions(tmp_path, keras, host)
 
 
 @pytest.mark.slow
+def test_shared_models_of_one_architecture_are_loaded_once(tmp_path, keras, host, monkeypatch):
+    """`call_model`'s calls that build the same architecture again (by position, then by
+    keyword) share one load; a submitted file, or another architecture, never does."""
+
+    def build(units):
+        return _sequential(keras, keras.layers.Dense(units), keras.layers.Dense(2))
+
+    loads = []
+    real_load = host.load
+    monkeypatch.setattr(host, "load", lambda key, path: loads.append(key) or real_load(key, path))
+    first = host.model(_saved(tmp_path, build(3), "a.keras"), tmp_path, "loading", share=True)
+    again = host.model(_saved(tmp_path, build(3), "b.keras"), tmp_path, "loading", share=True)
+    other = host.model(_saved(tmp_path, build(5), "c.keras"), tmp_path, "loading", share=True)
+    alone = host.model(_saved(tmp_path, build(3), "d.keras"), tmp_path, "loading")
+    assert again is first and other is not first and alone is not first
+    assert len(loads) == 3
+    x = np.ones((1, 4), np.float32)
+    assert got_shape(again.predict(x)) == (1, 2)
+
+
+@pytest.mark.slow
+def test_config_digest_is_one_for_an_architecture_built_twice(tmp_path, keras):
+    """Keras names a second build's layers `conv2d_2`..., and refers to them by name."""
+    from autograder.modelspec import config_digest, read_config
+
+    def branches(filters):
+        x = keras.Input((8, 8, 1))
+        a, b = keras.layers.Conv2D(filters, 3)(x), keras.layers.Conv2D(filters, 3)(x)
+        return keras.Model(x, keras.layers.Dense(2)(keras.layers.Add()([a, b])))
+
+    def seq(units):
+        inner = _sequential(keras, keras.layers.Dense(units))
+        return keras.Sequential([keras.Input((4,)), inner, keras.layers.Dense(2)])
+
+    def digest(model):
+        return config_digest(read_config(_saved(tmp_path, model).read_bytes()))
+
+    assert digest(branches(2)) == digest(branches(2)) != digest(branches(3))
+    assert digest(seq(3)) == digest(seq(3)) != digest(seq(4))
+    a, b = branches(2), branches(2)  # they differ in their names only
+    assert [x.name for x in a.layers] != [x.name for x in b.layers]
+
+
+def got_shape(y):
+    return tuple(np.asarray(y).shape)
+
+
+@pytest.mark.slow
 def test_an_unbuilt_model_builds_on_its_first_prediction(tmp_path, keras, host):
     model = keras.Sequential([keras.layers.Dense(2)])
     got = host.model(_saved(tmp_path, model), tmp_path, "loading")
@@ -140,11 +188,39 @@ def test_non_archives_and_links_are_refused(tmp_path):
             "my>Evil",
         ),
         ({"nested": [{"class_name": "X", "module": "os"}]}, "os.X"),
+        ({"class_name": "TextClassifier", "module": "keras_hub.models"}, "keras_hub.models"),
+        ({"class_name": "function", "module": "builtins", "config": "os.system"}, "builtins"),
+        (
+            {
+                "class_name": "function",
+                "module": "builtins",
+                "config": "relu",
+                "registered_name": "evil>relu",
+            },
+            "builtins.function",
+        ),
     ],
 )
 def test_config_vetting_before_keras_reads_it(tmp_path, config, words):
     with pytest.raises(UnsafeModel, match=words.replace(">", ".")):
         admit(_archive(tmp_path, config), tmp_path, Limits())
+
+
+def test_keras_functions_saved_by_name_are_admitted(tmp_path):
+    """`compile(loss=keras.losses.sparse_categorical_crossentropy)` is saved as a builtins
+    function named in the config; Keras resolves that name in its own modules only."""
+    config = _dense_model(10)
+    config["compile_config"] = {
+        "optimizer": "adam",
+        "loss": {
+            "module": "builtins",
+            "class_name": "function",
+            "config": "sparse_categorical_crossentropy",
+            "registered_name": "function",
+        },
+        "metrics": [{"module": "builtins", "class_name": "function", "config": "accuracy"}],
+    }
+    admit(_archive(tmp_path, config), tmp_path, Limits())
 
 
 def _dense_model(units: int, inputs: int = 784) -> dict:

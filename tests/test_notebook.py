@@ -260,6 +260,37 @@ def test_read_notebook_refuses_too_many_cells_before_nbformat_builds_them(tmp_pa
     assert len(read_notebook(path).cells) == 50
 
 
+def test_read_notebook_refuses_a_container_bomb_before_parsing_it(tmp_path, toy_key):
+    """10 million `{}` in one cell's metadata fit in 29 MiB and took 5 GB to build."""
+    data = json.loads(nbformat.writes(toy_key))
+    data["cells"][0]["metadata"]["x"] = [{}] * 200_000
+    path = tmp_path / "bomb.ipynb"
+    path.write_text(json.dumps(data))
+    with pytest.raises(NotebookError, match="more than 100,000 JSON objects and arrays"):
+        read_notebook(path)
+
+
+def test_json_containers_counts_brackets_outside_strings_past_the_rough_bound(monkeypatch):
+    from autograder import notebook
+
+    text = rb'{"a": "{{[[", "b": ["\\", "\"{"], "c": {}}'
+    assert json.loads(text) == {"a": "{{[[", "b": ["\\", '"{'], "c": {}}
+    assert notebook.json_containers(text) == 8  # every bracket: under the limit, enough
+    monkeypatch.setattr(notebook, "MAX_JSON_CONTAINERS", 3)
+    assert notebook.json_containers(text) == 3  # the object, the list, the inner object
+
+
+def test_read_notebook_writes_lone_surrogates_as_escapes(tmp_path, toy_key):
+    """A lone surrogate is valid JSON (an escape) but no UTF-8 writer takes it."""
+    nb = copy.deepcopy(toy_key)
+    nb.cells[1].source += "\n# \ud800 end"
+    path = tmp_path / "s.ipynb"
+    path.write_text(json.dumps(nb))  # ASCII, with the surrogate as `\\ud800`
+    read = read_notebook(path)
+    assert read.cells[1].source.endswith("# \\ud800 end")
+    nbformat.writes(read).encode("utf-8")
+
+
 def test_read_notebook_v4_and_v3(tmp_path, toy_key):
     path = write(toy_key, tmp_path / "v4.ipynb")
     nb = read_notebook(path)

@@ -207,3 +207,8 @@ def test_sweep_removes_only_the_folders_of_dead_processes(tmp_path):
     assert sweep_stale_dirs(tmp_path, "ag-x-") == [stale]
     assert not stale.exists()
     assert all(f.is_dir() for f in (live, other, elsewhere, untagged))
+
+
+def test_atomic_write_takes_text_with_a_lone_surrogate(tmp_path):
+    atomic_write(tmp_path / "f.txt", "x\ud800y")
+    assert (tmp_path / "f.txt").read_text() == "x\\ud800y"

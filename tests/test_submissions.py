@@ -374,3 +374,23 @@ def test_submission_files_are_the_graded_extras_only(tmp_path, monkeypatch):
     got = submission_files(SubmissionInput("alice", nb, folder))
     assert [p.name for p in got] == ["model.keras", "notes.txt"]
     assert submission_files(SubmissionInput("bob", nb, None)) == []
+
+
+def test_submission_files_are_bounded_in_number_and_in_total(tmp_path, monkeypatch):
+    """17 files of 256 MiB each were copied into the sandbox's memory: 4 GiB."""
+    import autograder.submissions as submissions
+    from autograder.submissions import SubmissionInput, submission_files
+
+    folder = tmp_path / "alice"
+    folder.mkdir()
+    nb = folder / "lab.ipynb"
+    nb.write_text("{}")
+    for i, size in enumerate([4, 4, 4, 1, 1, 1]):
+        (folder / f"f{i}.bin").write_bytes(b"x" * size)
+    monkeypatch.setattr(submissions, "MAX_EXTRA_BYTES", 9)
+    got = submission_files(SubmissionInput("alice", nb, folder))
+    assert [p.name for p in got] == ["f0.bin", "f1.bin", "f3.bin"]
+    monkeypatch.setattr(submissions, "MAX_EXTRA_BYTES", 100)
+    monkeypatch.setattr(submissions, "MAX_EXTRA_FILES", 2)
+    got = submission_files(SubmissionInput("alice", nb, folder))
+    assert [p.name for p in got] == ["f0.bin", "f1.bin"]

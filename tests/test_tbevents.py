@@ -75,3 +75,24 @@ def test_truncated_records_stop_cleanly():
 def test_decode_png_rejects_what_is_not_a_png():
     with pytest.raises(CheckFailure, match="not a valid PNG"):
         decode_png(b"GIF89a" + b"\0" * 20, "log_training(...)")
+
+
+def test_a_flood_of_values_is_read_only_up_to_the_bounds(tmp_path, monkeypatch):
+    """16 MiB of scalars beside the real summary cost the grader 0.6 GB and 5 s a file:
+    a log is read up to MAX_VALUES values and MAX_EVENT_BYTES in all, and the images
+    alone keep no scalar."""
+    from autograder import tbevents
+
+    pixels = np.zeros((1, 4, 5, 1), "float32")
+    write_run(tmp_path, "a", {}, images=pixels)
+    write_run(tmp_path, "b", {"flood": [float(i) for i in range(50)]})
+    assert len(read_events(tmp_path).series("b", "flood")) == 50
+    assert tbevents.read_events(tmp_path, scalars=False).scalars == []
+    assert len(tbevents.image_summaries(tmp_path)) == 1
+    monkeypatch.setattr(tbevents, "MAX_VALUES", 20)
+    log = read_events(tmp_path)
+    assert len(log.images) == 1 and len(log.series("b", "flood")) == 19
+    monkeypatch.setattr(tbevents, "MAX_VALUES", 100_000)
+    size = sum(p.stat().st_size for p in event_files(tmp_path / "a"))
+    monkeypatch.setattr(tbevents, "MAX_EVENT_BYTES", size)  # the first run's file only
+    assert read_events(tmp_path).runs() == {"a"}

@@ -198,34 +198,6 @@ def test_a_failed_warm_start_falls_back_to_cold_for_good(zygote, monkeypatch, ca
     assert "starting kernels cold from now on" in caplog.text  # logged once, as a warning
 
 
-def test_a_kernel_submission_asks_a_functions_parameters_once(zygote):
-    """The kernel's side of `signature`, through a real session: a plain function's
-    parameters, None for a callable object, and one request per function."""
-    from autograder.bridge import KernelSubmission
-    from autograder.session import KernelSession
-
-    with Sandbox(zygote.new_scratch(), LIMITS, cgroup_parent=zygote.cgroup_name) as sb:
-        session = KernelSession(sb, LIMITS, zygote=zygote)
-        try:
-            session.start()
-            session.run_cells(
-                [(1, "def build(input_shape=(28, 28, 1), num_classes=10):\n    return 1\n"
-                     "class Builder:\n    def __call__(self):\n        return 1\n"
-                     "builder = Builder()\n")]
-            )  # fmt: skip
-            sub = KernelSubmission(session, "ann")
-            signature = sub.signature("build")
-            assert signature is not None and list(signature.parameters) == [
-                "input_shape",
-                "num_classes",
-            ]
-            asked = sub._calls
-            assert sub.signature("build") is signature and sub._calls == asked  # asked once
-            assert sub.signature("builder") is None and sub.signature("missing") is None
-        finally:
-            session.close()
-
-
 def test_warm_dir_prefers_a_roomy_tmpfs(monkeypatch):
     """Call folders are many small files: in memory when there is room, else on disk."""
     monkeypatch.setenv("AUTOGRADER_WARM_DIR", "/srv/grading")

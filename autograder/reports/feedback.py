@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
+from autograder.cleantext import encodable
 from autograder.config import AssignmentConfig
 from autograder.scoring import SubmissionResult
 
@@ -95,7 +96,7 @@ def feedback_html(result: SubmissionResult, config: AssignmentConfig) -> str:
         f"<p class='muted'>Graded in {result.seconds:g} s; {escape(result.isolation)}.</p>"
     )
     parts.append("</body></html>")
-    page = "\n".join(parts)
+    page = encodable("\n".join(parts))
     if len(page.encode()) > MAX_BYTES:
         page = page.encode()[: MAX_BYTES - 200].decode(errors="ignore")
         page += "\n<p class='muted'>(feedback truncated)</p></body></html>"

@@ -54,6 +54,45 @@ def pooling_layers(model) -> list:
     return [layer for layer in model.layers if "Pooling" in layer.class_name]
 
 
+# Layers that only apply an activation: `Conv2D(16, 3)` then `Activation("relu")` (or
+# `ReLU()`) is the same network as `Conv2D(16, 3, activation="relu")`.
+
+
+def activation_of(model, layer) -> str | None:
+    """The activation applied to `layer`'s output: its own, or, when that is linear, the
+    one of an activation layer that alone takes its output."""
+    own = layer.config.get("activation")
+    if own not in (None, "linear"):
+        return own
+    after = [other for other in model.layers if other.inbound == (layer.name,)]
+    if not any(other.inbound for other in model.layers):  # no graph known: the next one
+        index = list(model.layers).index(layer)
+        after = list(model.layers[index + 1 : index + 2])
+    if len(after) != 1:
+        return own
+    (next_layer,) = after
+    config = next_layer.config
+    if next_layer.class_name == "Activation" and isinstance(config.get("activation"), str):
+        return config["activation"]
+    if next_layer.class_name == "ReLU" and _plain_relu(config):
+        return "relu"
+    if next_layer.class_name == "Softmax":
+        return "softmax"
+    return own
+
+
+def _plain_relu(config: dict) -> bool:
+    """A ReLU layer's config that is max(x, 0): no cap, no leak, no threshold."""
+    try:
+        leak, threshold = (
+            float(config.get("negative_slope") or 0),
+            float(config.get("threshold") or 0),
+        )
+    except (TypeError, ValueError):
+        return False
+    return config.get("max_value") is None and leak == 0 and threshold == 0
+
+
 def config_pair(layer, key: str):
     value = layer.config.get(key)
     return pair(value) if isinstance(value, (int, list, tuple)) else value
@@ -78,7 +117,10 @@ def expect_convs(model, call: dict) -> None:
         "activation": "relu",
     }
     for key, value in wanted.items():
-        found = [config_pair(c, key) for c in convs]
+        if key == "activation":
+            found = [activation_of(model, c) for c in convs]
+        else:
+            found = [config_pair(c, key) for c in convs]
         expect(
             all(v == value for v in found),
             f"{what}: the Conv2D layers have {key} {found}, expected {value!r} in each",
@@ -117,7 +159,7 @@ def expect_dense(model, call: dict) -> None:
     units = [int(d.config.get("units", -1)) for d in dense]
     want = ([int(args["dense_units"])] if args["dense_units"] else []) + [args["num_classes"]]
     expect(units == want, f"{what}: the Dense layers have {units} units, expected {want}")
-    activations = [d.config.get("activation") for d in dense]
+    activations = [activation_of(model, d) for d in dense]
     expect(
         activations == ["relu"] * (len(want) - 1) + ["softmax"],
         f"{what}: Dense activations {activations}, expected relu for the hidden layer and "

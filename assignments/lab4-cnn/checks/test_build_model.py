@@ -61,9 +61,8 @@ def test_arguments_used(submission, rng):
     """input_shape and num_classes are honoured, by position and by keyword.
 
     The shape is not square and has 3 channels, so neither height and width nor the
-    channels can be taken one for the other. The two calls bind the same arguments to a
-    plain function's parameters, so the grader builds the model once (`call_model`): a
-    function that takes them under other names, or in another order, gets two calls.
+    channels can be taken one for the other. Both calls run; when they build the same
+    architecture they are one model (`call_model`), checked once.
     """
     shape, classes = (36, 30, 3), 5
     model = submission.call_model("build_model", shape, classes)
