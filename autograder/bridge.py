@@ -16,7 +16,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -101,8 +100,8 @@ class _Decoder:
         self.calldir, self.root, self.max_array_bytes = calldir, root, max_array_bytes
         self.models = models  # turns a returned .keras file into a StudentModel
         self.items = 0
-        # Files read for this one result, all together: a result may name one file many
-        # times, and each reference would be read (or admitted, copied, loaded) again.
+        # A result may name one file many times, and each reference would be read (or
+        # admitted, copied and loaded) again: arrays are bounded in all, models in number.
         self.bytes, self.model_count = 0, 0
 
     def __call__(self, spec: Any, depth: int = 0) -> Any:
@@ -149,13 +148,9 @@ class _Decoder:
             if self.models is None:
                 raise BridgeError("a model where plain data was expected")
             path = self.calldir / _filename(spec.get("file"), ".keras")
-            self.model_count += 1
+            self.model_count += 1  # each archive is bounded on its own when admitted
             if self.model_count > MAX_MODELS:
                 raise BridgeError(f"the result holds more than {MAX_MODELS} models")
-            try:
-                self._charge(os.lstat(path).st_size)
-            except OSError:
-                pass  # admitting it says what is wrong with it
             return self.models(path)
         raise BridgeError(f"unsupported result type {t[:20]!r}")
 
