@@ -96,9 +96,9 @@ def config_digest(config: dict[str, Any]) -> str | None:
     """A digest of a vetted config that is equal for the same architecture built twice.
 
     Two things differ between two builds in one kernel and are renumbered here in order
-    of appearance, which keeps what refers to what: the names Keras gives layers and
-    models (`dense`, then `dense_1` ...), wherever the config refers to a layer by name,
-    and the `id()` that names an object shared between layers (a dtype policy).
+    of appearance, which keeps what refers to what: the names Keras gives layers, models
+    and optimizers (`dense`, then `dense_1` ...), wherever the config refers to a layer
+    by name, and the `id()` that names an object shared between layers (a dtype policy).
     """
     names = _layer_names(config)
     renamed: dict[str, str] = {}
@@ -136,27 +136,29 @@ def config_digest(config: dict[str, Any]) -> str | None:
 
 
 def _layer_names(config: Any) -> set[str]:
-    """The names of the model and of every layer (in nested models too) in a config."""
+    """The names Keras numbers per kernel in a config: the model's, every layer's (in
+    nested models too) and the optimizer's (`adam`, then `adam_1`)."""
     names: set[str] = set()
+
+    def add(entry: Any) -> None:
+        if isinstance(entry, dict):
+            inner = entry.get("config")
+            for name in (entry.get("name"), inner.get("name") if isinstance(inner, dict) else None):
+                if isinstance(name, str):
+                    names.add(name)
+
+    compiled = config.get("compile_config") if isinstance(config, dict) else None
+    if isinstance(compiled, dict):
+        add(compiled.get("optimizer"))
     stack = [config]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            layers = (
-                (node.get("config") or {}).get("layers")
-                if isinstance(node.get("config"), dict)
-                else None
-            )
+            inner = node.get("config")
+            layers = inner.get("layers") if isinstance(inner, dict) else None
             if isinstance(layers, list):
                 for entry in [node, *layers]:
-                    if isinstance(entry, dict):
-                        inner = entry.get("config")
-                        for name in (
-                            entry.get("name"),
-                            inner.get("name") if isinstance(inner, dict) else None,
-                        ):
-                            if isinstance(name, str):
-                                names.add(name)
+                    add(entry)
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)

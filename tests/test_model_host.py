@@ -92,7 +92,8 @@ def test_shared_models_of_one_architecture_are_loaded_once(tmp_path, keras, host
 
 @pytest.mark.slow
 def test_config_digest_is_one_for_an_architecture_built_twice(tmp_path, keras):
-    """Keras names a second build's layers `conv2d_2`..., and refers to them by name."""
+    """Keras names a second build's layers `conv2d_2`... (and its optimizer `adam_1`), and
+    refers to layers by name."""
     from autograder.modelspec import config_digest, read_config
 
     def branches(filters):
@@ -100,9 +101,11 @@ def test_config_digest_is_one_for_an_architecture_built_twice(tmp_path, keras):
         a, b = keras.layers.Conv2D(filters, 3)(x), keras.layers.Conv2D(filters, 3)(x)
         return keras.Model(x, keras.layers.Dense(2)(keras.layers.Add()([a, b])))
 
-    def seq(units):
+    def seq(units):  # compiled: the optimizer is numbered too (adam, adam_1)
         inner = _sequential(keras, keras.layers.Dense(units))
-        return keras.Sequential([keras.Input((4,)), inner, keras.layers.Dense(2)])
+        model = keras.Sequential([keras.Input((4,)), inner, keras.layers.Dense(2)])
+        model.compile(optimizer="adam", loss="mse")
+        return model
 
     def digest(model):
         return config_digest(read_config(_saved(tmp_path, model).read_bytes()))
