@@ -175,3 +175,14 @@ def test_arguments_used(other_run):
             f"{other_run.what}: {tag} in logdir/{run} at steps {steps}, expected [0]",
         )
     check_samples(other_run, 2)
+    # validation_split=0.25 of 32 images holds out the last 8: training sees the other 24,
+    # 3 batches of 8. Keras's TensorBoard callback logs the optimizer's step count with
+    # each validation (`evaluation_loss_vs_iterations`); 4 steps means the held-out
+    # images were trained on too. A log written by hand has no such tag: nothing to check.
+    steps = other_run.log.series("validation", "evaluation_loss_vs_iterations")
+    expect(
+        not steps or sorted(steps) == [3],
+        f"{other_run.what}: training ran {sorted(steps)[-1] if steps else 0} steps in the "
+        "epoch, expected 3 (the 24 images left after holding out 25% for validation, in "
+        "batches of 8); train on the images that are not held out",
+    )
