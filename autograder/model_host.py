@@ -40,9 +40,10 @@ from autograder.exceptions import AutograderError, BridgeError, SandboxError, Un
 from autograder.modelsize import check_declared_size
 from autograder.modelspec import (
     MAX_MODEL_BYTES,
+    Identity,
     ModelSpec,
     compile_config,
-    config_digest,
+    config_identity,
     read_config,
     vet_config,
 )
@@ -57,7 +58,7 @@ MAX_DESCRIPTION_BYTES = 8 << 20
 class ModelHost(Protocol):
     """Loads vetted archives and runs them, somewhere the grader's memory is not."""
 
-    def load(self, key: str, archive: Path) -> Any: ...
+    def load(self, key: str, archive: Path, identity: Identity | None = None) -> Any: ...
 
     def predict(self, key: str, x: np.ndarray) -> Any: ...
 
@@ -188,7 +189,8 @@ class _HostBase:
         function builds (`call_model`), whose weights are a fresh draw each time.
         """
         data, config = admit(archive, root, self.limits)
-        digest = config_digest(config) if share else None
+        identity = config_identity(config)
+        digest = identity[0] if share and identity is not None else None
         if digest is not None and digest in self._models:
             return self._models[digest]
         key = f"{self._prefix}-{next(self._keys)}"
@@ -196,15 +198,21 @@ class _HostBase:
         kept.parent.mkdir(parents=True, exist_ok=True)
         kept.write_bytes(data)
         self._archives[key] = kept
-        spec = ModelSpec.from_host(self.load(key, kept), compile_config(config))
+        spec = ModelSpec.from_host(self.load(key, kept, identity), compile_config(config))
         loaded = StudentModel(spec, self, key, kept)
         if digest is not None:
             self._models[digest] = loaded
         return loaded
 
-    def load(self, key: str, archive: Path) -> Any:
+    def load(self, key: str, archive: Path, identity: Identity | None = None) -> Any:
+        """Load the archive as `key`. `identity` (`modelspec.config_identity` of its vetted
+        config) lets the host give it a model it keeps from an archive of that config."""
+        digest, names = identity if identity is not None else (None, [])
         try:
-            return self._request("load", key, "loading the model", file=archive.read_bytes())
+            return self._request(
+                "load", key, "loading the model", file=archive.read_bytes(), digest=digest,
+                names=names,
+            )  # fmt: skip
         except BridgeError as exc:
             raise UnsafeModel(f"the model cannot be loaded safely ({_cause(exc)})") from None
 

@@ -14,7 +14,6 @@ kernel already has (or `autograder.kernel_side`, when used in-process).
 """
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -29,7 +28,10 @@ BIG_MODELS = 2_000_000  # parameters, all models of a submission: then reset col
 
 # Models kept built between requests, by their config, to take another archive's weights:
 # building from the config is two thirds of loading a small CNN, and a class's models
-# repeat (the same function called with the same arguments). Only a model built when
+# repeat (the same function called with the same arguments). The config is the grader's
+# `modelspec.config_digest`, blind to the names Keras numbers per kernel (`conv2d_7`): a
+# kept model is renamed after the archive it serves, so what it says (its description,
+# its errors) names that archive's layers. Only a model built when
 # loaded, from an archive with nothing but config and weights, made of layers whose whole
 # state is their variables (`KEPT_CLASSES`), is kept: its structure is its config's, and
 # loading weights replaces every variable it has (Keras refuses a count that differs), so
@@ -44,11 +46,10 @@ KEPT_CLASSES = frozenset(
     | {f"{kind}Pooling{d}D" for kind in ("Max", "Average") for d in (1, 2, 3)}
     | {f"Global{kind}Pooling{d}D" for kind in ("Max", "Average") for d in (1, 2, 3)}
 )
-IDLE: dict = {}  # config digest -> [idle models]; the least recently kept digest first
+IDLE: dict = {}  # config digest -> [(idle model, its names)]; least recently kept first
 IDLE_PARAMS = 2_000_000  # parameters kept idle, all models together (8 MB of weights)
 IDLE_MODELS = 8  # models kept idle: a submission's distinct models, with room
-REUSABLE: dict = {}  # key -> the config digest of its model, when it may be kept
-DESCRIPTIONS: dict = {}  # config digest -> the description of a model built from it
+REUSABLE: dict = {}  # key -> (config digest, names) of its model, when it may be kept
 WEIGHTS = "model.weights.h5"
 PLAIN_ARCHIVE = sorted(["metadata.json", "config.json", WEIGHTS])
 WEIGHTS_SLACK = 1 << 20  # bytes of HDF5 structure beyond 8 bytes a parameter
@@ -153,7 +154,7 @@ def describe(model):
 
 
 _LOADING = threading.Lock()  # the class is patched while loading: one load at a time
-_KEEPING = threading.Lock()  # IDLE and DESCRIPTIONS, shared by the threads of a process
+_KEEPING = threading.Lock()  # IDLE and REUSABLE, shared by the threads of a process
 
 
 def load(path):
@@ -205,39 +206,24 @@ def _described(key, model):
     return description
 
 
-def _config_digest(path):
-    """The digest of the archive's config, or None when it holds more than config and weights.
-
-    Keras names objects shared between layers (a dtype policy) by their `id()` in the
-    saving process: those are renumbered in order of appearance, which keeps who shares
-    what, so that equal models saved by two kernels have one digest. Layer names are
-    kept (unlike the grader's `modelspec.config_digest`, which this module, sent to the
-    host as text, cannot import): a kept model's description names its layers.
-    """
+def _plain(path):
+    """True when the archive holds nothing but config and weights (no assets, no code)."""
     try:
         with zipfile.ZipFile(path) as archive:
-            if sorted(archive.namelist()) != PLAIN_ARCHIVE:
-                return None
-            config = json.loads(archive.read("config.json"))
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError, RecursionError):
-        return None
-    shared = {}
+            return sorted(archive.namelist()) == PLAIN_ARCHIVE
+    except (OSError, zipfile.BadZipFile):
+        return False
 
-    def canonical(value):
-        if isinstance(value, dict):
-            return {
-                k: shared.setdefault(v, len(shared)) if k == "shared_object_id" else canonical(v)
-                for k, v in value.items()
-            }
-        if isinstance(value, list):
-            return [canonical(v) for v in value]
-        return value
 
-    try:
-        text = json.dumps(canonical(config))
-    except (TypeError, RecursionError):  # an unhashable id: not kept
-        return None
-    return hashlib.sha256(text.encode()).hexdigest()
+def _renamed(model, names, new_names):
+    """Give `model`'s layers (nested ones too) and the model itself the names of the
+    archive it now serves: the n-th name of its own config becomes the n-th of that one."""
+    pairs = dict(zip(names, new_names, strict=True))
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        name = getattr(layer, "name", None)
+        if isinstance(name, str) and name in pairs:
+            layer.name = pairs[name]
+    return model
 
 
 def _keepable(model):
@@ -280,39 +266,42 @@ def _weights_into(model, path):
             os.unlink(copy)
 
 
-def _load_kept(key, path):
+def _load_kept(key, path, digest=None, names=()):
     """Load the archive at `path` as `key`, into a kept model of the same config if any.
 
-    Returns the description. When the archive's weights do not fit the kept model, the
-    model is dropped (it may hold part of them) and the archive is loaded in full, so the
-    student sees Keras's own verdict on it.
+    `digest` and `names` are the grader's `modelspec.config_identity` of the archive's
+    config (None: never kept). Returns the description. When the archive's weights do
+    not fit the kept model, the model is dropped (it may hold part of them) and the
+    archive is loaded in full, so the student sees Keras's own verdict on it.
     """
-    digest = _config_digest(path)
-    model = description = None
+    names = [str(n) for n in names or ()]
+    digest = str(digest) if digest and _plain(path) else None
+    model = None
     if digest:
         with _KEEPING:
-            idle, description = IDLE.get(digest), DESCRIPTIONS.get(digest)
-            if idle and description is not None:
-                model, REUSABLE[key] = idle.pop(), digest
+            idle = IDLE.get(digest)
+            if idle:
+                model, kept_names = idle.pop()
+                REUSABLE[key] = (digest, names)
                 if not idle:
                     del IDLE[digest]
     if model is not None:
         try:
+            if len(kept_names) != len(names):
+                raise ValueError("the names do not pair up")
             _weights_into(model, path)
         except Exception:  # noqa: BLE001 - loaded in full below, with its own error
             with _KEEPING:
                 REUSABLE.pop(key, None)
         else:
-            MODELS[key] = model
-            DESCRIBED_BUILT.add(key)
-            return description
+            MODELS[key] = _renamed(model, kept_names, names)
+            return _described(key, model)
     model = load(path)
     MODELS[key] = model
     description = _described(key, model)
     if digest and key in DESCRIBED_BUILT and _keepable(model):
         with _KEEPING:
-            REUSABLE[key] = digest
-            DESCRIPTIONS.setdefault(digest, description)
+            REUSABLE[key] = (digest, names)
     return description
 
 
@@ -324,20 +313,18 @@ def release(key):
     model = MODELS.pop(key, None)
     DESCRIBED_BUILT.discard(key)
     with _KEEPING:
-        digest = REUSABLE.pop(key, None)
-        if model is not None and digest is not None and _params_of(model) <= IDLE_PARAMS:
-            IDLE[digest] = [*IDLE.pop(digest, []), model]
+        reusable = REUSABLE.pop(key, None)
+        if model is not None and reusable is not None and _params_of(model) <= IDLE_PARAMS:
+            digest, names = reusable
+            IDLE[digest] = [*IDLE.pop(digest, []), (model, names)]
             while True:
-                kept = [m for models in IDLE.values() for m in models]
+                kept = [m for models in IDLE.values() for m, _ in models]
                 if len(kept) <= IDLE_MODELS and sum(map(_params_of, kept)) <= IDLE_PARAMS:
                     break
                 oldest = next(iter(IDLE))
                 IDLE[oldest].pop(0)
                 if not IDLE[oldest]:
                     del IDLE[oldest]
-        used = set(IDLE) | set(REUSABLE.values())
-        for gone in [d for d in DESCRIPTIONS if d not in used]:
-            del DESCRIPTIONS[gone]
 
 
 def _respond(calldir, payload=None, error=None):
@@ -359,7 +346,8 @@ def serve(calldir):
     try:
         if op == "load":
             release(key)  # a key loaded again (a restarted host's request) starts afresh
-            _respond(calldir, _load_kept(key, f"{calldir}/{request['file']}"))
+            path = f"{calldir}/{request['file']}"
+            _respond(calldir, _load_kept(key, path, request.get("digest"), request.get("names")))
         elif op == "predict":
             model = MODELS[key]
             # A model described once built keeps that description; one that builds itself

@@ -100,6 +100,19 @@ def config_digest(config: dict[str, Any]) -> str | None:
     and optimizers (`dense`, then `dense_1` ...), wherever the config refers to a layer
     by name, and the `id()` that names an object shared between layers (a dtype policy).
     """
+    found = config_identity(config)
+    return None if found is None else found[0]
+
+
+Identity = tuple[str, list[str]]  # (config digest, the names it renumbered, in order)
+
+
+def config_identity(config: dict[str, Any]) -> Identity | None:
+    """(`config_digest`, the names it renumbered, in that order), or None.
+
+    Two configs with one digest differ only in those names: the n-th name of one is
+    the n-th of the other. The model host renames a model it keeps with that pairing.
+    """
     names = _layer_names(config)
     renamed: dict[str, str] = {}
     shared: dict[Any, int] = {}
@@ -132,7 +145,7 @@ def config_digest(config: dict[str, Any]) -> str | None:
         text = json.dumps(canonical(config), sort_keys=True)
     except (TypeError, ValueError, RecursionError):  # an unhashable id, say: never shared
         return None
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(text.encode()).hexdigest(), list(renamed)
 
 
 def _layer_names(config: Any) -> set[str]:

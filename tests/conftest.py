@@ -42,7 +42,7 @@ def no_kept_models() -> Iterator[None]:
     """Each test starts with no model kept by an in-process model host (model_side.IDLE)."""
     from autograder import model_side
 
-    for kept in (model_side.IDLE, model_side.REUSABLE, model_side.DESCRIPTIONS):
+    for kept in (model_side.IDLE, model_side.REUSABLE):
         kept.clear()
     yield
 

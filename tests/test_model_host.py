@@ -79,7 +79,7 @@ def test_shared_models_of_one_architecture_are_loaded_once(tmp_path, keras, host
 
     loads = []
     real_load = host.load
-    monkeypatch.setattr(host, "load", lambda key, path: loads.append(key) or real_load(key, path))
+    monkeypatch.setattr(host, "load", lambda key, *a: loads.append(key) or real_load(key, *a))
     first = host.model(_saved(tmp_path, build(3), "a.keras"), tmp_path, "loading", share=True)
     again = host.model(_saved(tmp_path, build(3), "b.keras"), tmp_path, "loading", share=True)
     other = host.model(_saved(tmp_path, build(5), "c.keras"), tmp_path, "loading", share=True)
@@ -465,7 +465,7 @@ def test_a_model_kept_by_its_config_takes_the_next_archives_weights(tmp_path, ke
         if x is not None:
             used.predict(x)  # the first submission runs it, then is graded
         host.close()
-        kept = [m for models in model_side.IDLE.values() for m in models]
+        kept = [m for models in model_side.IDLE.values() for m, _ in models]
         assert len(kept) == (0 if name == "never_built" else 1), name  # built when loaded
         host = LocalModelHost()
         try:
@@ -479,6 +479,54 @@ def test_a_model_kept_by_its_config_takes_the_next_archives_weights(tmp_path, ke
                 np.testing.assert_allclose(got.predict(x), np.asarray(fresh(x)), rtol=1e-5)
         finally:
             host.close()
+        model_side.IDLE.clear()
+
+
+def _digest(path):
+    from autograder.modelspec import config_digest, read_config
+
+    return config_digest(read_config(path.read_bytes()))
+
+
+@pytest.mark.slow
+def test_a_kept_model_takes_the_names_of_the_archive_it_serves(tmp_path, keras):
+    """Two kernels number Keras's layer names differently (`conv2d` and `conv2d_7`): the
+    same architecture is still one kept model, and it then describes itself, runs and
+    fails with the second archive's names, never the first student's."""
+    from autograder import model_side
+
+    def build(prefix):
+        return keras.Sequential(
+            [
+                keras.Input(shape=(6, 6, 1), name=f"{prefix}_in"),
+                keras.layers.Conv2D(2, 3, name=f"{prefix}_conv"),
+                keras.layers.Flatten(name=f"{prefix}_flat"),
+                keras.layers.Dense(3, activation="softmax", name=f"{prefix}_out"),
+            ],
+            name=f"{prefix}_model",
+        )
+
+    first = _saved(tmp_path, build("alice"), "alice.keras")
+    second = _saved(tmp_path, build("bob"), "bob.keras")
+    assert _digest(first) == _digest(second)
+    host = LocalModelHost()
+    host.model(first, tmp_path, "loading")
+    host.close()
+    [(kept, _)] = model_side.IDLE[_digest(first)]
+    host = LocalModelHost()
+    try:
+        got = host.model(second, tmp_path, "loading")
+        assert model_side.MODELS[got.key] is kept
+        fresh = keras.saving.load_model(second, safe_mode=True, compile=False)
+        assert got.spec == ModelSpec.from_host(model_side.describe(fresh), got.spec.compile_config)
+        assert [layer.name for layer in got.layers] == ["bob_conv", "bob_flat", "bob_out"]
+        x = np.random.default_rng(0).normal(size=(2, 6, 6, 1)).astype("float32")
+        np.testing.assert_allclose(got.predict(x), np.asarray(fresh(x)), rtol=1e-5)
+        with pytest.raises(AutograderError) as failed:
+            got.predict(np.ones((2, 5, 5, 1), "float32"))
+        assert "alice" not in str(failed.value)
+    finally:
+        host.close()
         model_side.IDLE.clear()
 
 
@@ -508,11 +556,15 @@ def test_only_plain_archives_are_kept_and_shared_ids_do_not_split_configs(tmp_pa
     renumbered = _repacked(
         path, tmp_path / "r.keras", lambda t: re.sub(r'("shared_object_id": )\d+', r"\g<1>7", t)
     )
-    assert model_side._config_digest(str(path)) == model_side._config_digest(str(renumbered))
+    assert _digest(path) == _digest(renumbered)
     other = _repacked(path, tmp_path / "o.keras", lambda t: t.replace('"units": 2', '"units": 3'))
-    assert model_side._config_digest(str(other)) != model_side._config_digest(str(path))
+    assert _digest(other) != _digest(path)
     assets = _repacked(path, tmp_path / "a.keras", extra={"assets/vocabulary.txt": "a\nb\n"})
-    assert model_side._config_digest(str(assets)) is None
+    assert model_side._plain(str(path)) and not model_side._plain(str(assets))
+    host = LocalModelHost()
+    host.model(assets, tmp_path, "loading")
+    host.close()
+    assert model_side.IDLE == {}  # built, but the archive held more than config and weights
 
 
 @pytest.mark.slow
@@ -534,7 +586,7 @@ def test_weights_a_kept_model_refuses_are_the_archives_own_error(tmp_path, keras
         host.model(good, tmp_path, "loading")
     for host in hosts:
         host.close()
-    assert len(model_side.IDLE[model_side._config_digest(str(good))]) == 2
+    assert len(model_side.IDLE[_digest(good)]) == 2
     for archive, left in ((bad, 1), (huge, 0)):
         host = LocalModelHost()
         try:
@@ -555,24 +607,20 @@ def test_models_kept_idle_are_capped(monkeypatch):
         def count_params(self):
             return self.params
 
-    for name in ("IDLE", "MODELS", "REUSABLE", "DESCRIPTIONS"):
+    for name in ("IDLE", "MODELS", "REUSABLE"):
         monkeypatch.setattr(model_side, name, {})
     monkeypatch.setattr(model_side, "IDLE_PARAMS", 100)
     monkeypatch.setattr(model_side, "IDLE_MODELS", 3)
     for key, params in enumerate([60, 50, 30, 5, 5]):
-        model_side.MODELS[f"k{key}"], model_side.REUSABLE[f"k{key}"] = Fake(params), "d"
-        model_side.DESCRIPTIONS["d"] = {}
+        model_side.MODELS[f"k{key}"], model_side.REUSABLE[f"k{key}"] = Fake(params), ("d", [])
         model_side.release(f"k{key}")
     # 60 + 50 > 100: the oldest goes; then 4 models > 3: the oldest again
-    assert [m.params for m in model_side.IDLE["d"]] == [30, 5, 5]
-    model_side.MODELS["k9"], model_side.REUSABLE["k9"] = Fake(20), "e"
-    model_side.DESCRIPTIONS["e"] = {}
+    assert [m.params for m, _ in model_side.IDLE["d"]] == [30, 5, 5]
+    model_side.MODELS["k9"], model_side.REUSABLE["k9"] = Fake(20), ("e", [])
     model_side.release("k9")  # another config: the least recently kept digest gives way
-    assert [m.params for m in model_side.IDLE["d"]] == [5, 5]
+    assert [m.params for m, _ in model_side.IDLE["d"]] == [5, 5]
     assert list(model_side.IDLE) == ["d", "e"]
-    model_side.MODELS["k8"], model_side.REUSABLE["k8"] = Fake(101), "f"
+    model_side.MODELS["k8"], model_side.REUSABLE["k8"] = Fake(101), ("f", [])
     model_side.release("k8")  # over the cap on its own: not kept
     assert "f" not in model_side.IDLE
     model_side.IDLE.clear()
-    model_side.release("k0")  # nothing left idle: the descriptions are forgotten too
-    assert model_side.DESCRIPTIONS == {}
