@@ -238,9 +238,11 @@ def forget_compiled(folder: Path) -> None:
         shutil.rmtree(cache / where.relative_to(where.anchor), ignore_errors=True)
 
 
+# Not `debugging` (pytest's unittest support reads its options) nor `junitxml`
+# (`record_property`).
 _UNUSED_PLUGINS = (
     "doctest", "pastebin", "stepwise", "setuponly", "setupplan", "faulthandler",
-    "threadexception", "debugging",
+    "threadexception",
 )  # fmt: skip
 
 
@@ -286,7 +288,7 @@ def run_checks(
         "no:logging",
         # Plugins for a developer at a terminal, not for checks (~20 ms a submission with
         # the capture below); the fixtures check authors use (tmp_path, monkeypatch,
-        # capsys, recwarn, record_property from junitxml) and unittest-style checks stay.
+        # capsys, recwarn, record_property) and unittest-style checks stay.
         *(arg for name in _UNUSED_PLUGINS for arg in ("-p", f"no:{name}")),
         # Output captured at the sys level: a check's output is the grader's own, never
         # a C library's, and file-descriptor capture costs system calls around every check.

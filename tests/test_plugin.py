@@ -453,3 +453,46 @@ def test_checks_on_a_worker_thread_know_the_timeout_marker(tmp_path, toy):
     worker.start()
     worker.join(60)
     assert results["test_marked"].passed
+
+
+def test_the_fixtures_and_styles_check_authors_use_still_work(tmp_path, toy):
+    """The grader runs pytest without its terminal-only plugins: tmp_path, monkeypatch,
+    capsys, recwarn, record_property and unittest-style checks still work."""
+    folder = _checks(
+        tmp_path,
+        {
+            "test_fixtures.py": """
+            import os
+            import unittest
+            import warnings
+            import pytest
+
+            pytestmark = pytest.mark.question("add")
+
+            def test_tmp_path_and_monkeypatch(submission, tmp_path, monkeypatch):
+                monkeypatch.setenv("CHECK_VALUE", "5")
+                (tmp_path / "x.txt").write_text(os.environ["CHECK_VALUE"])
+                assert submission.call("add", 2, 3) == int((tmp_path / "x.txt").read_text())
+
+            def test_capsys_and_recwarn(submission, capsys, recwarn, record_property):
+                print("shown to the check only")
+                warnings.warn("a check's own warning")
+                assert capsys.readouterr().out == "shown to the check only\\n"
+                assert len(recwarn) == 1
+                record_property("note", "recorded")
+
+            class TestStyle(unittest.TestCase):
+                pytestmark = pytest.mark.question("add")
+
+                def test_unittest_style(self):
+                    self.assertEqual(1 + 1, 2)
+            """
+        },
+    )
+    results = _run(tmp_path, folder, toy, GOOD)
+    assert sorted(results) == [
+        "test_capsys_and_recwarn",
+        "test_tmp_path_and_monkeypatch",
+        "test_unittest_style",
+    ]
+    assert all(r.passed for r in results.values()), results
