@@ -98,7 +98,8 @@ def save_answers(
     graded = None
     if sub.notebook is not None:
         try:
-            nb = read_notebook(sub.notebook)
+            limits = config.limits  # the worker's own: this process has no memory cap
+            nb = read_notebook(sub.notebook, limits.notebook_mib << 20, limits.max_cells)
             if belongs_to(nb, release, config.name):
                 answers = extract_answers(sub.student, nb, release, config)
                 graded = graded_notebook(nb, release)

@@ -28,21 +28,27 @@ def encodable(text: str) -> str:
 def encodable_tree(value: Any) -> Any:
     """`value` (parsed JSON: dicts, lists, strings, numbers) with every string and key
     `encodable`. Iterative: the depth of a student's JSON never meets Python's stack."""
-    root = [value]
-    stack: list[tuple[Any, Any]] = [(root, 0)]
+    if isinstance(value, str):
+        return encodable(value)
+    # Only containers wait on the stack: strings are mended where they are found, so a
+    # list of millions of strings costs no more than the list itself.
+    stack = [value] if isinstance(value, (list, dict)) else []
     while stack:
-        container, key = stack.pop()
-        item = container[key]
-        if isinstance(item, str):
-            container[key] = encodable(item)
-        elif isinstance(item, list):
-            stack.extend((item, i) for i in range(len(item)))
-        elif isinstance(item, dict):
+        item = stack.pop()
+        if isinstance(item, dict):
             bad = [k for k in item if isinstance(k, str) and encodable(k) != k]
             for k in bad:
                 item[encodable(k)] = item.pop(k)
-            stack.extend((item, k) for k in item)
-    return root[0]
+            keys: Any = list(item)
+        else:
+            keys = range(len(item))
+        for key in keys:
+            child = item[key]
+            if isinstance(child, str):
+                item[key] = encodable(child)
+            elif isinstance(child, (list, dict)):
+                stack.append(child)
+    return value
 
 
 def without_ansi(text: str) -> str:

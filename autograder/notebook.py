@@ -29,7 +29,12 @@ MAX_CELLS = 2000
 # costs hundreds of bytes once nbformat has built and validated it, so 10 million empty
 # `{}` in a 29 MiB file would cost 5 GB; past this the file is refused before parsing.
 MAX_JSON_CONTAINERS = 100_000
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+# Values of any kind (strings, numbers ...): a list of 6.4 million two-letter strings,
+# 31 MiB, cost 1.2 GB once parsed. A graded notebook holds tens of thousands (a line of
+# source or output is one).
+MAX_JSON_VALUES = 1_000_000
+# A JSON string, unrolled so that the regex engine keeps no state per character.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 ANSWER, MANUAL, TEST, LOCKED, PLAIN = "answer", "manual", "test", "locked", "plain"
 
 
@@ -59,17 +64,31 @@ def grade_id(cell: NotebookNode) -> str | None:
     return None
 
 
-def json_containers(raw: bytes) -> int:
-    """How many objects and arrays the JSON text `raw` holds (brackets outside strings).
+def json_counts(raw: bytes) -> tuple[int, int]:
+    """(objects and arrays, values of any kind) in the JSON text `raw`, counting brackets
+    and commas outside strings.
 
-    Counting every bracket is an upper bound, exact enough for any real notebook; only
-    past the limit are the strings taken out to count exactly.
+    Counting every bracket and comma is an upper bound, exact enough for any real
+    notebook; only past a limit are the strings' own counted and taken off, string by
+    string: cutting the strings out would build one object per string (1.1 GB for the
+    6.4 million strings above). Every string is a value or a key, so a file with more
+    string delimiters than that limit allows is over it without that count.
     """
-    rough = raw.count(b"{") + raw.count(b"[")
-    if rough <= MAX_JSON_CONTAINERS:
-        return rough
-    bare = _JSON_STRING.sub(b"", raw)
-    return bare.count(b"{") + bare.count(b"[")
+    containers = raw.count(b"{") + raw.count(b"[")
+    values = containers + raw.count(b",") + 1
+    if containers <= MAX_JSON_CONTAINERS and values <= MAX_JSON_VALUES:
+        return containers, values
+    strings = (raw.count(b'"') - raw.count(b'\\"')) // 2  # at least this many
+    if strings > 2 * MAX_JSON_VALUES:  # keys and values: half of them values, or more
+        return containers, strings // 2
+    count = raw.count
+    for match in _JSON_STRING.finditer(raw):
+        start, end = match.span()
+        if end - start > 2:
+            inside = count(b"{", start, end) + count(b"[", start, end)
+            containers -= inside
+            values -= inside + count(b",", start, end)
+    return containers, values
 
 
 def read_notebook(
@@ -96,13 +115,16 @@ def read_notebook(
         raw = fh.read(max_bytes + 1)  # the file may have grown since stat()
     if len(raw) > max_bytes:
         raise NotebookError(f"notebook too large (over {max_bytes >> 20} MiB)")
-    if json_containers(raw) > MAX_JSON_CONTAINERS:
+    containers, values = json_counts(raw)
+    if containers > MAX_JSON_CONTAINERS or values > MAX_JSON_VALUES:
         cell_count = raw.count(b'"cell_type"')  # the likelier reason, said as such
         if cell_count > max_cells:
             raise NotebookError(f"too many cells ({cell_count:,}; the limit is {max_cells:,})")
-        raise NotebookError(
-            f"not a notebook (more than {MAX_JSON_CONTAINERS:,} JSON objects and arrays)"
-        )
+        if containers > MAX_JSON_CONTAINERS:
+            raise NotebookError(
+                f"not a notebook (more than {MAX_JSON_CONTAINERS:,} JSON objects and arrays)"
+            )
+        raise NotebookError(f"not a notebook (more than {MAX_JSON_VALUES:,} JSON values)")
     try:
         data = encodable_tree(json.loads(raw.decode("utf-8")))
     except (UnicodeDecodeError, ValueError, RecursionError):

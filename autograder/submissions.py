@@ -234,18 +234,22 @@ def discover(
             f"{path}: no submissions found (expected <student>.ipynb files, <student>/ folders, "
             "or nbgrader's submitted/<student>/<assignment>/ layout)"
         )
-    seen: dict[str, int] = {}
+    # A name with undecodable bytes: an id any report can print (the paths stay as found).
+    found = [dataclasses.replace(sub, student=encodable(sub.student)) for sub in found]
+    # A repeated id becomes `<id>#2`, `#3` ..., skipping any id a submission already has:
+    # `x.ipynb` beside `x/` and `x#2.ipynb` must not make one result overwrite another.
+    taken = {sub.student for sub in found}
+    seen: set[str] = set()
     unique = []
     for sub in found:
-        # A name with undecodable bytes: an id any report can print (the paths stay as found).
-        sub = dataclasses.replace(sub, student=encodable(sub.student))
-        n = seen.get(sub.student, 0)
-        seen[sub.student] = n + 1
-        unique.append(
-            sub
-            if n == 0
-            else SubmissionInput(f"{sub.student}#{n + 1}", sub.notebook, sub.files, sub.problem)
-        )
+        if sub.student in seen:
+            n = 2
+            while f"{sub.student}#{n}" in taken:
+                n += 1
+            sub = dataclasses.replace(sub, student=f"{sub.student}#{n}")
+            taken.add(sub.student)
+        seen.add(sub.student)
+        unique.append(sub)
     return unique
 
 

@@ -5,7 +5,8 @@ file goes through `read_untrusted` (no links, a size cap), at most `MAX_EVENT_FI
 files at most `MAX_DEPTH` folders deep are looked at, records are parsed as protobuf
 with decoding errors ignored, and PNGs are decoded with Pillow only after their pixel
 count is checked. The whole log is bounded too (`MAX_EVENT_BYTES` read, `MAX_VALUES`
-summary values looked at), and image summaries alone keep no scalars. Nothing here runs
+summary values looked at, records over `MAX_RECORD` skipped), and image summaries alone
+keep no scalars. Nothing here runs
 or imports what the student wrote.
 
 TensorFlow is not needed: the protobuf classes come from the `tensorboard` package.
@@ -34,6 +35,10 @@ MAX_EVENT_FILES = 32
 MAX_EVENT_BYTES = 32 << 20
 MAX_VALUES = 100_000  # summary values looked at, all files together; the rest is ignored
 MAX_DEPTH = 4
+# One record (one Event): protobuf builds about 43 times its size in memory, so a single
+# 16 MiB record of empty values cost 730 MB. An image summary of a check's few small
+# images is tens of KiB; a longer record is skipped, as an undecodable one is.
+MAX_RECORD = 2 << 20
 MAX_PIXELS = 1 << 20
 
 
@@ -127,6 +132,8 @@ def read_events(logdir: Path, scalars: bool = True) -> EventLog:
         folder = path.parent.relative_to(logdir)
         run = "" if folder == Path(".") else folder.as_posix()
         for rec in records(data):
+            if len(rec) > MAX_RECORD:
+                continue
             try:
                 event = event_pb2.Event.FromString(rec)
             except (DecodeError, RecursionError, ValueError):

@@ -180,6 +180,27 @@ def test_non_archives_and_links_are_refused(tmp_path):
         admit(link, tmp_path, Limits())
 
 
+def test_an_archive_is_refused_from_its_directory_size_before_zipfile_reads_it(tmp_path):
+    """1.4 million directory entries behind a valid config.json cost the grader 580 MB in
+    zipfile; a zip64 end record could claim a directory of any size past a small one."""
+    many = tmp_path / "many.keras"
+    with zipfile.ZipFile(many, "w") as zf:
+        zf.writestr("config.json", json.dumps({"class_name": "Sequential", "config": {}}))
+        for i in range(2000):
+            zf.writestr(f"padding/{i:06d}", b"")
+    with pytest.raises(UnsafeModel, match="lists 2,001 files in"):
+        admit(many, tmp_path, Limits())
+    plain = tmp_path / "plain.keras"
+    with zipfile.ZipFile(plain, "w") as zf:
+        zf.writestr("config.json", json.dumps({"class_name": "Sequential", "config": {}}))
+    data = plain.read_bytes()
+    end = data.rfind(b"PK\x05\x06")
+    zip64 = tmp_path / "zip64.keras"
+    zip64.write_bytes(data[:end] + b"PK\x06\x07" + bytes(16) + data[end:])
+    with pytest.raises(UnsafeModel, match="zip64"):
+        admit(zip64, tmp_path, Limits())
+
+
 @pytest.mark.parametrize(
     "config, words",
     [

@@ -270,14 +270,27 @@ def test_read_notebook_refuses_a_container_bomb_before_parsing_it(tmp_path, toy_
         read_notebook(path)
 
 
-def test_json_containers_counts_brackets_outside_strings_past_the_rough_bound(monkeypatch):
+def test_json_counts_brackets_and_commas_outside_strings_past_the_rough_bound(monkeypatch):
     from autograder import notebook
 
-    text = rb'{"a": "{{[[", "b": ["\\", "\"{"], "c": {}}'
-    assert json.loads(text) == {"a": "{{[[", "b": ["\\", '"{'], "c": {}}
-    assert notebook.json_containers(text) == 8  # every bracket: under the limit, enough
+    text = rb'{"a": "{{[[,", "b": ["\\", "\"{,"], "c": {}}'
+    assert json.loads(text) == {"a": "{{[[,", "b": ["\\", '"{,'], "c": {}}
+    assert notebook.json_counts(text) == (8, 14)  # every bracket and comma: enough
     monkeypatch.setattr(notebook, "MAX_JSON_CONTAINERS", 3)
-    assert notebook.json_containers(text) == 3  # the object, the list, the inner object
+    # the object, the list, the inner object; and 3 commas: 7 values in all
+    assert notebook.json_counts(text) == (3, 7)
+
+
+def test_a_notebook_of_millions_of_short_strings_is_refused_before_parsing(tmp_path, toy_key):
+    """6.4 million two-letter strings in one output (31 MiB) cost 1.2 GB once parsed."""
+    nb = copy.deepcopy(toy_key)
+    stream = {"output_type": "stream", "name": "stdout", "text": ["ab"] * 2_000_000}
+    nb.cells[1]["outputs"] = [stream]
+    nb.cells[1]["cell_type"] = "code"
+    path = tmp_path / "strings.ipynb"
+    path.write_text(json.dumps(nb))
+    with pytest.raises(NotebookError, match="more than 1,000,000 JSON values"):
+        read_notebook(path)
 
 
 def test_read_notebook_writes_lone_surrogates_as_escapes(tmp_path, toy_key):

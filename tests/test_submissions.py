@@ -324,6 +324,20 @@ def test_duplicate_student_ids_are_disambiguated(tmp_path):
     assert {s.notebook for s in found} == {subs / "alice" / NB, subs / "alice.ipynb"}
 
 
+def test_a_disambiguated_id_never_takes_an_id_a_submission_has(tmp_path):
+    """`x/`, `x.ipynb` and `x#2.ipynb`: the second x is not `x#2`, whose result it would
+    overwrite (a student choosing a file name could erase another's grade)."""
+    subs = tmp_path / "subs"
+    (subs / "x").mkdir(parents=True)
+    (subs / "x" / NB).write_text(CONTENT)
+    (subs / "x.ipynb").write_text(CONTENT)
+    (subs / "x#2.ipynb").write_text(CONTENT)
+    found = discover(subs, "toy", NB, tmp_path / "work")
+    ids = [s.student for s in found]
+    assert len(set(ids)) == 3 and "x" in ids and "x#2" in ids
+    assert {s.notebook for s in found if s.student == "x#2"} == {subs / "x#2.ipynb"}
+
+
 @pytest.mark.parametrize(
     "raw, want",
     [

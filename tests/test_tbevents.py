@@ -96,3 +96,26 @@ def test_a_flood_of_values_is_read_only_up_to_the_bounds(tmp_path, monkeypatch):
     size = sum(p.stat().st_size for p in event_files(tmp_path / "a"))
     monkeypatch.setattr(tbevents, "MAX_EVENT_BYTES", size)  # the first run's file only
     assert read_events(tmp_path).runs() == {"a"}
+
+
+def test_a_record_over_the_cap_is_skipped_before_protobuf_builds_it(tmp_path):
+    """One 16 MiB record of 8 million empty values cost 730 MB once parsed."""
+    import struct
+
+    write_run(tmp_path, "images", {}, images=np.zeros((1, 4, 5, 1), "float32"))
+    summary = b"\x0a\x00" * (3 << 19)  # 3 MiB: Summary.value, empty, 1.5 million times
+    event = b"\x2a" + _varint(len(summary)) + summary  # Event.summary (field 5)
+    framed = struct.pack("<Q", len(event)) + bytes(4) + event + bytes(4)
+    # read first (the files are read in order): past MAX_VALUES nothing after it would be
+    (tmp_path / "images" / "events.out.tfevents.0bomb").write_bytes(framed)
+    log = read_events(tmp_path)
+    assert len(log.images) == 1 and log.scalars == []
+
+
+def _varint(n: int) -> bytes:
+    out = b""
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out += bytes([byte | (0x80 if n else 0)])
+        if not n:
+            return out

@@ -144,6 +144,18 @@ def expect_pooling(model, call: dict) -> None:
     )
     sizes = [config_pair(p, "pool_size") for p in pools]
     expect(all(s == (2, 2) for s in sizes), f"{what}: pool sizes {sizes}, expected (2, 2)")
+    # `MaxPooling2D(2)` strides by its size and does not pad: a pooling that strides 1 (or
+    # takes the convolutions' strides and padding) keeps the maps nearly as large.
+    strides = [config_pair(p, "strides") for p in pools]
+    expect(
+        all(s in (None, (2, 2)) for s in strides),
+        f"{what}: the pooling layers have strides {strides}, expected (2, 2) (their size)",
+    )
+    paddings = [p.config.get("padding", "valid") for p in pools]
+    expect(
+        all(str(pad).lower() == "valid" for pad in paddings),
+        f"{what}: the pooling layers have padding {paddings}, expected 'valid' (the default)",
+    )
     order = [layer.class_name for layer in model.layers if layer.class_name in ("Conv2D", kind)]
     expect(
         order == ["Conv2D", kind] * n,
@@ -164,6 +176,14 @@ def expect_dense(model, call: dict) -> None:
         activations == ["relu"] * (len(want) - 1) + ["softmax"],
         f"{what}: Dense activations {activations}, expected relu for the hidden layer and "
         "softmax for the last",
+    )
+    # After Flatten each Dense outputs (batch, units); one before it runs on every pixel
+    # of the feature maps and outputs (batch, H, W, units).
+    shapes = [d.output_shape for d in dense]
+    expect(
+        all(shape is None or len(shape) == 2 for shape in shapes),
+        f"{what}: the Dense layers output shapes {[tuple(s) if s else s for s in shapes]}; "
+        "flatten the feature maps (Flatten()) before the first Dense layer",
     )
 
 

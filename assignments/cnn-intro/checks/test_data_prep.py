@@ -39,8 +39,10 @@ def test_prepare_colour_images(submission, rng):
     what = "prepare_images on uint8 images of shape (4, 32, 32, 3)"
     got = prepared(submission, images, what)
     expect_array(got, images / 255.0, what=what, atol=1e-6)
-    ready = rng.integers(0, 256, size=(3, 9, 7, 1), dtype=np.uint8)
-    what = "prepare_images on uint8 images of shape (3, 9, 7, 1)"
+    # Dark images (nothing above 120): scaling is by 255, the range of uint8, not by the
+    # brightest pixel that happens to be there.
+    ready = rng.integers(0, 121, size=(3, 9, 7, 1), dtype=np.uint8)
+    what = "prepare_images on dark uint8 images (0 to 120) of shape (3, 9, 7, 1)"
     expect_array(prepared(submission, ready, what), ready / 255.0, what=what, atol=1e-6)
 
 

@@ -53,6 +53,26 @@ def test_more_conv_layers_than_build_model(submission, deeper_model, record_prop
 
 
 @pytest.mark.points(1)
+def test_pooling_layer(deeper_model):
+    """The same rules as build_model: at least one pooling layer."""
+    n = ref.count_pooling(deeper_model)
+    expect(n >= 1, "build_deeper_model(): the model has no pooling layer (e.g. MaxPooling2D)")
+
+
+@pytest.mark.points(1)
+def test_parameter_budget(deeper_model, assignment):
+    """The same rules as build_model: fewer parameters than the budget. build_model's is
+    charged in the accuracy question, which trains it; nothing trains this one."""
+    budget = assignment.accuracy.max_params  # [accuracy] max_params in assignment.toml
+    params = deeper_model.count_params()
+    expect(
+        params < budget,
+        f"build_deeper_model(): the model has {params:,} parameters; the budget is fewer "
+        f"than {budget:,} (the same rule as build_model)",
+    )
+
+
+@pytest.mark.points(1)
 def test_compiled(deeper_model):
     problem = ref.compile_problem(deeper_model, "build_deeper_model()")
     expect(problem is None, problem or "")

@@ -3,7 +3,7 @@
 import _reference as ref
 import pytest
 
-from autograder.checks import as_array, expect, expect_array, expect_equal
+from autograder.checks import as_array, expect, expect_array, expect_int
 
 pytestmark = pytest.mark.question("weight_sharing")
 
@@ -78,8 +78,9 @@ def check_params(submission, input_shape, filters, kernel_size):
         isinstance(got, (tuple, list)) and len(got) == 2,
         f"{what}: expected a pair of ints, got {type(got).__name__} {got!r}"[:400],
     )
-    expect_equal(got[0], expected[0], what=f"{what}, the conv parameter count")
-    expect_equal(got[1], expected[1], what=f"{what}, the dense parameter count")
+    # The notebook asks for ints and its visible test demands them: 16981120.0 is not one.
+    expect_int(got[0], expected[0], what=f"{what}, the conv parameter count", exact_type=True)
+    expect_int(got[1], expected[1], what=f"{what}, the dense parameter count", exact_type=True)
 
 
 @pytest.mark.points(2)
