@@ -6,8 +6,7 @@ files at most `MAX_DEPTH` folders deep are looked at, records are parsed as prot
 with decoding errors ignored, and PNGs are decoded with Pillow only after their pixel
 count is checked. The whole log is bounded too (`MAX_EVENT_BYTES` read, `MAX_VALUES`
 summary values looked at, records over `MAX_RECORD` skipped), and image summaries alone
-keep no scalars. Nothing here runs
-or imports what the student wrote.
+keep no scalars. Nothing here runs or imports what the student wrote.
 
 TensorFlow is not needed: the protobuf classes come from the `tensorboard` package.
 """
