@@ -32,6 +32,9 @@ SAFE_MODULE_PREFIXES = ("keras.",)  # and "keras" itself; not keras_hub, kerasfo
 # only as `keras.<losses|metrics|activations|...>.<name>`, never by importing anything.
 _FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
 FORBIDDEN_CLASSES = ("Lambda", "TFOpLambda")
+# Layers a check may walk: the structure checks look at each layer's neighbours, so a
+# model of 4,300 parallel branches cost 5 s of grader CPU in them.
+MAX_LAYERS = 1000
 # A `.keras` archive's central directory: Keras writes three entries (about 200 bytes).
 # zipfile builds ~400 bytes of objects per entry before anything can be asked of it, so
 # 1.4 million entries in a 62 MiB archive cost the grader 580 MB: the directory's size is
@@ -250,6 +253,11 @@ class ModelSpec:
         """Build from the host's decoded answer; anything malformed is refused."""
         if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
             raise UnsafeModel("the model host returned a malformed description")
+        if len(data["layers"]) > MAX_LAYERS:
+            raise UnsafeModel(
+                f"the model has {len(data['layers']):,} layers; the grader inspects models of "
+                f"at most {MAX_LAYERS:,} (a course CNN has tens)"
+            )
         layers = tuple(
             LayerSpec(
                 name=_text(layer.get("name")),

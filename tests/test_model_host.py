@@ -201,6 +201,17 @@ def test_an_archive_is_refused_from_its_directory_size_before_zipfile_reads_it(t
         admit(zip64, tmp_path, Limits())
 
 
+def test_a_description_of_too_many_layers_is_refused():
+    """A model of 4,300 parallel branches cost 5 s of grader CPU in the structure checks."""
+    from autograder.modelspec import MAX_LAYERS
+
+    layer = {"name": "d", "class_name": "Dense", "path": "d", "config": {}}
+    data = {"class_name": "Functional", "layers": [layer] * (MAX_LAYERS + 1)}
+    with pytest.raises(UnsafeModel, match="the model has 1,001 layers"):
+        ModelSpec.from_host(data, {})
+    assert len(ModelSpec.from_host({**data, "layers": [layer] * MAX_LAYERS}, {}).layers) == 1000
+
+
 @pytest.mark.parametrize(
     "config, words",
     [

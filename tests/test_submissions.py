@@ -186,6 +186,26 @@ def test_zip_escapes_and_links_are_left_out(tmp_path):
     assert not any(p.is_symlink() for p in (tmp_path / "work").rglob("*"))
 
 
+def test_zip_members_named_too_long_or_too_deep_are_left_out_at_once(tmp_path):
+    """500 members named 32,700 folders deep kept the grader's CPU busy for minutes
+    (0.8 s a member of path work) before grading began."""
+    import time
+
+    archive = tmp_path / "deep.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("alice.ipynb", CONTENT)
+        for i in range(50):
+            zf.writestr(f"{i:05d}/" + "a/" * 20_000 + "x", b"")
+        zf.writestr("b/" * 40 + "x.ipynb", b"")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    start = time.process_time()
+    warnings = extract_zip(archive, dest)
+    assert time.process_time() - start < 2
+    assert sorted(p.name for p in dest.iterdir()) == ["alice.ipynb"]
+    assert len(warnings) == 51 and all("too long or too deep" in w for w in warnings)
+
+
 def test_zip_oversize_member_is_left_out(tmp_path, monkeypatch):
     monkeypatch.setattr(submissions, "MAX_MEMBER_BYTES", 1000)
     archive = tmp_path / "big.zip"
