@@ -124,7 +124,10 @@ def read_notebook(
             raise NotebookError(
                 f"not a notebook (more than {MAX_JSON_CONTAINERS:,} JSON objects and arrays)"
             )
-        raise NotebookError(f"not a notebook (more than {MAX_JSON_VALUES:,} JSON values)")
+        raise NotebookError(
+            f"not a notebook (more than {MAX_JSON_VALUES:,} JSON values, such as lines of "
+            "output: clear the outputs and submit again)"
+        )
     try:
         data = encodable_tree(json.loads(raw.decode("utf-8")))
     except (UnicodeDecodeError, ValueError, RecursionError):

@@ -213,8 +213,11 @@ def discover(
             if _looks_like_student_dir(inner, notebook_name) or inner.name == "submitted":
                 break
             path, entries = inner, _visible(inner)
-    if (path / "submitted").is_dir():
-        path = path / "submitted"
+    # nbgrader's layout, unless `submitted` is a student's own folder (it holds the notebook)
+    # beside the others': then everyone else would be missed.
+    nbgrader = path / "submitted"
+    if nbgrader.is_dir() and not _looks_like_student_dir(nbgrader, notebook_name):
+        path = nbgrader
     entries = _visible(path)
     found: list[SubmissionInput] = []
     for entry in entries:

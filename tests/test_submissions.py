@@ -344,6 +344,15 @@ def test_duplicate_student_ids_are_disambiguated(tmp_path):
     assert {s.notebook for s in found} == {subs / "alice" / NB, subs / "alice.ipynb"}
 
 
+def test_a_student_named_submitted_is_one_student_not_nbgraders_layout(tmp_path):
+    subs = tmp_path / "subs"
+    for student in ("alice", "bob", "submitted"):
+        (subs / student).mkdir(parents=True)
+        (subs / student / NB).write_text(CONTENT)
+    found = discover(subs, "toy", NB, tmp_path / "work")
+    assert sorted(s.student for s in found) == ["alice", "bob", "submitted"]
+
+
 def test_a_disambiguated_id_never_takes_an_id_a_submission_has(tmp_path):
     """`x/`, `x.ipynb` and `x#2.ipynb`: the second x is not `x#2`, whose result it would
     overwrite (a student choosing a file name could erase another's grade)."""
