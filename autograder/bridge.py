@@ -223,7 +223,7 @@ def decode_response(
     """Read the kernel's response.json and its files; raise on an error response."""
     raw = read_untrusted(calldir / "response.json", root, MAX_JSON_BYTES)
     try:
-        response = encodable_tree(json.loads(raw))
+        response = _plain_json(raw)
     except (ValueError, RecursionError):
         raise BridgeError(f"{function}: the kernel's response is not valid JSON") from None
     if not isinstance(response, dict):
@@ -238,6 +238,21 @@ def decode_response(
     if response.get("bad_type"):
         raise BridgeError(f"{error}, which is not plain data (numbers, strings, arrays, tuples)")
     raise StudentCodeError(f"{function} raised {error}{where_text}")
+
+
+def _plain_json(raw: bytes) -> Any:
+    """Parsed JSON with every string `encodable` (`cleantext.encodable_tree`).
+
+    The walk is skipped when it can find nothing, as for every response the bridge's own
+    side writes (ASCII): strict UTF-8 holds no surrogate, so only an escape can make one.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return encodable_tree(json.loads(raw))  # json reads UTF-16/32 and lone surrogates
+    if "\\ud" in text or "\\uD" in text:
+        return encodable_tree(json.loads(text))
+    return json.loads(text)
 
 
 def call_key(name: str, args: tuple, kwargs: dict) -> str:

@@ -1,8 +1,10 @@
 """Code that runs INSIDE the model host: a fresh, capped kernel that builds student models.
 
 No student code ever runs in this kernel (it is never the student's). The grader
-hands it `.keras` archives it has already vetted (`autograder.modelspec`); this side
-loads each one with `safe_mode=True`, keeps it by key, and answers two requests:
+hands it archives it has already vetted from their config (`autograder.modelspec`):
+`.keras` files, or the bridge's plain form (config.json and weights.npz, see
+`kernel_side.save_model`). This side builds each one with `safe_mode=True`, keeps it by
+key, and answers two requests:
 `describe` (the structure as plain data) and `predict` (outputs on the grader's
 inputs). Answers travel back through the bridge's encoder (JSON + .npy), to be
 decoded with limits by `autograder.model_host`. The host's memory cap, not the
@@ -14,6 +16,7 @@ kernel already has (or `autograder.kernel_side`, when used in-process).
 """
 
 import contextlib
+import io
 import json
 import math
 import os
@@ -33,26 +36,18 @@ BIG_MODELS = 2_000_000  # parameters, all models of a submission: then reset col
 # kept model is renamed after the archive it serves, so what it says (its description,
 # its errors) names that archive's layers. Only a model built when
 # loaded, from an archive with nothing but config and weights, made of layers whose whole
-# state is their variables (`KEPT_CLASSES`), is kept: its structure is its config's, and
-# loading weights replaces every variable it has (Keras refuses a count that differs), so
-# nothing of the archive it came from is left in it. A stateful RNN, for one, keeps its
-# state outside its variables: it is never kept.
-KEPT_CLASSES = frozenset(
-    {"Sequential", "Functional", "InputLayer", "Dense", "Flatten", "Reshape", "Activation"}
-    | {"ReLU", "LeakyReLU", "Softmax", "Dropout", "SpatialDropout1D", "SpatialDropout2D"}
-    | {"BatchNormalization", "LayerNormalization", "Rescaling", "Add", "Concatenate"}
-    | {"Conv1D", "Conv2D", "Conv3D", "SeparableConv2D", "DepthwiseConv2D", "Conv2DTranspose"}
-    | {"ZeroPadding2D", "Cropping2D", "UpSampling2D"}
-    | {f"{kind}Pooling{d}D" for kind in ("Max", "Average") for d in (1, 2, 3)}
-    | {f"Global{kind}Pooling{d}D" for kind in ("Max", "Average") for d in (1, 2, 3)}
-)
+# state is their variables (the bridge's `state_in_variables`), is kept: its structure is
+# its config's, and loading weights replaces every variable it has (a count or a shape
+# that differs is refused), so nothing of the archive it came from is left in it. A
+# stateful RNN, for one, keeps its state outside its variables: it is never kept.
 IDLE: dict = {}  # config digest -> [(idle model, its names)]; least recently kept first
 IDLE_PARAMS = 2_000_000  # parameters kept idle, all models together (8 MB of weights)
 IDLE_MODELS = 8  # models kept idle: a submission's distinct models, with room
 REUSABLE: dict = {}  # key -> (config digest, names) of its model, when it may be kept
 WEIGHTS = "model.weights.h5"
-PLAIN_ARCHIVE = sorted(["metadata.json", "config.json", WEIGHTS])
-WEIGHTS_SLACK = 1 << 20  # bytes of HDF5 structure beyond 8 bytes a parameter
+PLAIN_ARCHIVE = sorted(["metadata.json", "config.json", WEIGHTS])  # a .keras file's
+WEIGHTS_SLACK = 1 << 20  # bytes of HDF5 or npz structure beyond 8 bytes a parameter
+MAX_CONFIG_BYTES = 8 << 20  # as the grader's modelspec, which vetted the config first
 
 
 def _bridge():
@@ -157,24 +152,25 @@ _LOADING = threading.Lock()  # the class is patched while loading: one load at a
 _KEEPING = threading.Lock()  # IDLE and REUSABLE, shared by the threads of a process
 
 
-def load(path):
-    """`keras.saving.load_model(path, safe_mode=True, compile=False)`, with each Sequential
-    built once.
+@contextlib.contextmanager
+def _sequential_built_once():
+    """While held, Keras's `Sequential.from_config` builds each Sequential once.
 
-    Keras's `Sequential.from_config` adds the layers one by one, and each `add` rebuilds
-    the whole model: n layers are called n*(n-1)/2 times, 40 % of loading a 9-layer CNN.
-    While loading, `add` only appends; each Sequential is then built as its last `add`
-    would have built it, and Keras's own rule for the saved `build_input_shape` applies
-    after that. The loaded model, its weights and its inbound layers are the same.
+    It adds the layers one by one, and each `add` rebuilds the whole model: n layers are
+    called n*(n-1)/2 times, 40 % of loading a 9-layer CNN. While held, `add` only
+    appends; each Sequential is then built as its last `add` would have built it, and
+    Keras's own rule for the saved `build_input_shape` applies after that. The model, its
+    weights and its inbound layers are the same. A Keras this was not written for is
+    left alone.
     """
     import keras
 
-    _bridge().keras_skipsets_cached()
     sequential = keras.Sequential
     with _LOADING:
         add, from_config = sequential.add, sequential.__dict__.get("from_config")
-        if not isinstance(from_config, classmethod):  # not the Keras this was written for
-            return keras.saving.load_model(path, safe_mode=True, compile=False)
+        if not isinstance(from_config, classmethod):
+            yield
+            return
 
         def append(self, layer, rebuild=True):
             return add(self, layer, rebuild=False)
@@ -192,9 +188,48 @@ def load(path):
 
         sequential.add, sequential.from_config = append, classmethod(built_once)
         try:
-            return keras.saving.load_model(path, safe_mode=True, compile=False)
+            yield
         finally:
             sequential.add, sequential.from_config = add, from_config
+
+
+def build_from_config(config):
+    """A model built from a vetted config (a .keras file's config.json, parsed), as
+    `keras.saving.load_model(..., safe_mode=True, compile=False)` builds it."""
+    import keras
+
+    try:
+        from keras.src.saving.serialization_lib import ObjectSharingScope
+    except ImportError:
+        ObjectSharingScope = contextlib.nullcontext
+    config = {**config, "compile_config": None}
+    with _sequential_built_once(), ObjectSharingScope():
+        return keras.saving.deserialize_keras_object(config, safe_mode=True)
+
+
+def load(path):
+    """The model of the archive at `path`: a .keras file, loaded as
+    `keras.saving.load_model(path, safe_mode=True, compile=False)` loads it, or the
+    bridge's plain form (config.json and weights.npz), built from its config and given
+    its weights. Either way each Sequential is built once (`_sequential_built_once`)."""
+    import keras
+
+    bridge = _bridge()
+    if _members(path) == _plain_form():
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo(bridge.PLAIN_CONFIG)
+            if info.file_size > MAX_CONFIG_BYTES:
+                raise ValueError("the model's config is too large")
+            with archive.open(info) as member:
+                config = json.loads(member.read(MAX_CONFIG_BYTES + 1))
+        if not isinstance(config, dict):
+            raise ValueError("the model's config is not a JSON object")
+        model = build_from_config(config)
+        _arrays_into(model, path)
+        return model
+    bridge.keras_skipsets_cached()
+    with _sequential_built_once():
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
 
 
 def _described(key, model):
@@ -206,13 +241,23 @@ def _described(key, model):
     return description
 
 
-def _plain(path):
-    """True when the archive holds nothing but config and weights (no assets, no code)."""
+def _members(path):
+    """The archive's member names, sorted; None when it is no zip."""
     try:
         with zipfile.ZipFile(path) as archive:
-            return sorted(archive.namelist()) == PLAIN_ARCHIVE
+            return sorted(archive.namelist())
     except (OSError, zipfile.BadZipFile):
-        return False
+        return None
+
+
+def _plain_form():
+    bridge = _bridge()
+    return sorted([bridge.PLAIN_CONFIG, bridge.PLAIN_WEIGHTS])
+
+
+def _plain(path):
+    """True when the archive holds nothing but config and weights (no assets, no code)."""
+    return _members(path) in (PLAIN_ARCHIVE, _plain_form())
 
 
 def _renamed(model, names, new_names):
@@ -227,35 +272,36 @@ def _renamed(model, names, new_names):
 
 
 def _keepable(model):
-    """True when every layer's whole state is its variables (see KEPT_CLASSES)."""
-    try:
-        layers = model._flatten_layers(include_self=True, recursive=True)
-    except Exception:  # noqa: BLE001 - not the Keras this was written for: keep nothing
-        return False
-    return all(
-        type(layer).__module__.startswith("keras.")
-        and type(layer).__name__ in KEPT_CLASSES
-        and not getattr(layer, "stateful", False)
-        for layer in layers
-    )
+    """True when every layer's whole state is its variables (the bridge's
+    `state_in_variables`)."""
+    return _bridge().state_in_variables(model)
+
+
+def _bounded_member(path, name, model):
+    """The bytes of member `name`, refused when larger than `model`'s parameters need."""
+    limit = 8 * _params_of(model) + WEIGHTS_SLACK
+    with zipfile.ZipFile(path) as archive:
+        if archive.getinfo(name).file_size > limit:
+            raise ValueError("the weights are larger than the model's parameters")
+        with archive.open(name) as member:
+            data = member.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError("the weights are larger than the model's parameters")
+    return data
 
 
 def _weights_into(model, path):
-    """Load the weights of the archive at `path` into `model`, or raise.
+    """Load the weights of the archive at `path` (either form) into `model`, or raise.
 
     Keras reads a `.keras` archive's weights for `load_weights` straight from the zip,
     without the size check its full load makes, and each seek backwards decompresses the
     member again. So the member is first bounded by what the model's parameters need and
     copied out as a file of its own.
     """
-    limit = 8 * _params_of(model) + WEIGHTS_SLACK
-    with zipfile.ZipFile(path) as archive:
-        if archive.getinfo(WEIGHTS).file_size > limit:
-            raise ValueError("the weights are larger than the model's parameters")
-        with archive.open(WEIGHTS) as member:
-            data = member.read(limit + 1)
-    if len(data) > limit:
-        raise ValueError("the weights are larger than the model's parameters")
+    if _members(path) == _plain_form():
+        _arrays_into(model, path)
+        return
+    data = _bounded_member(path, WEIGHTS, model)
     copy = f"{path}.kept.weights.h5"
     try:
         with open(copy, "wb") as fh:
@@ -264,6 +310,46 @@ def _weights_into(model, path):
     finally:
         with contextlib.suppress(OSError):
             os.unlink(copy)
+
+
+def _arrays_into(model, path):
+    """Give `model` the weights.npz of a plain-form archive: one array per variable, in
+    `model.weights` order, each of that variable's shape (its header is read before its
+    data, so a header declaring more than the variable holds costs nothing)."""
+    import numpy as np
+
+    variables = list(model.weights)
+    data = _bounded_member(path, _bridge().PLAIN_WEIGHTS, model)
+    names = [f"w{i}.npy" for i in range(len(variables))]
+    values = []
+    with zipfile.ZipFile(io.BytesIO(data)) as arrays:
+        if sorted(arrays.namelist()) != sorted(names):
+            raise ValueError(
+                f"the weights hold {len(arrays.namelist())} arrays for the model's "
+                f"{len(variables)} variables"
+            )
+        for name, variable in zip(names, variables, strict=True):
+            with arrays.open(name) as fh:
+                values.append(_array_of_shape(fh, tuple(variable.shape), np))
+    model.set_weights(values)
+
+
+def _array_of_shape(fh, shape, np):
+    """The .npy array in `fh`, refused unless it holds plain numbers of `shape`."""
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        got, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+    elif version == (2, 0):
+        got, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+    else:
+        raise ValueError(f"unsupported .npy version {version}")
+    if tuple(got) != shape or dtype.kind not in "biuf" or dtype.fields or dtype.hasobject:
+        raise ValueError(f"a weight of shape {tuple(got)[:8]} ({dtype}) where {shape} is expected")
+    size = math.prod(shape) * dtype.itemsize
+    raw = fh.read(size + 1)
+    if len(raw) != size:
+        raise ValueError(f"a weight of shape {shape} holds {len(raw)} bytes")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape, order="F" if fortran else "C")
 
 
 def _load_kept(key, path, digest=None, names=()):

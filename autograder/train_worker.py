@@ -1,9 +1,10 @@
 """`python -m autograder.train_worker recipe.json`: train one model, in its own process.
 
-Run by autograder.training with cwd = a work folder holding `model.keras` (built-in
-layers only), the TRAINING split `x_train.npy` / `y_train.npy` and `recipe.json`. It
-never receives test data. It writes `trained.keras` and `train_report.json`
-({"ok": true, "seconds": ..., "images_per_second": ...} or {"ok": false, "error": ...}).
+Run by autograder.training with cwd = a work folder holding `model.keras` (a model
+archive of built-in layers only, either form of `kernel_side.save_model`), the TRAINING
+split `x_train.npy` / `y_train.npy` and `recipe.json`. It never receives test data. It
+writes `trained.keras` and `train_report.json` ({"ok": true, "seconds": ...,
+"images_per_second": ...} or {"ok": false, "error": ...}).
 
 The model is re-initialised (`keras.models.clone_model` after seeding), so only its
 architecture counts: the weights it arrived with, pre-trained or not, are discarded.
@@ -54,15 +55,18 @@ def _backend_setup(keras, threads: int) -> None:
             pass  # already initialised: the environment variables applied
 
 
-def _load_vetted(keras, path: Path, recipe: dict[str, Any]):
-    """The architecture to train: vetted and sized from its config, then loaded safely."""
+def _load_vetted(path: Path, recipe: dict[str, Any]):
+    """The architecture to train: vetted and sized from its config, then built from it
+    safely. Only the config counts (the weights are drawn again), so the archive's
+    weights, in either form (`kernel_side.save_model`), are never read."""
+    from autograder.model_side import build_from_config
     from autograder.modelsize import check_declared_size
     from autograder.modelspec import read_config, vet_config
 
     config = read_config(path.read_bytes())
     vet_config(config)
     check_declared_size(config, int(recipe["max_params"]), int(recipe["max_activation"]))
-    return keras.saving.load_model(path, safe_mode=True, compile=False)
+    return build_from_config(config)
 
 
 def _outputs_probabilities(model, x) -> bool:
@@ -80,7 +84,7 @@ def _outputs_probabilities(model, x) -> bool:
 def _fit(recipe: dict[str, Any], x, y, jit_compile: bool) -> tuple[Any, float, bool, list]:
     import keras
 
-    submitted = _load_vetted(keras, Path(recipe["model"]), recipe)
+    submitted = _load_vetted(Path(recipe["model"]), recipe)
     # The grader trains the ARCHITECTURE: fresh weights drawn from the recipe's seed, so
     # that neither the kernel's random state nor pre-trained weights change the result.
     keras.utils.set_random_seed(int(recipe["seed"]))

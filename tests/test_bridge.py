@@ -566,3 +566,31 @@ def test_npy_header_declaring_more_than_the_file_holds_is_refused(calldir):
     (calldir / "r1.npy").write_bytes(buf.getvalue() + b"\0" * 64)
     with pytest.raises(BridgeError, match="header declares shape"):
         _decode(calldir, _ok({"t": "array", "file": "r1.npy"}))
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        (b'{"ok": true, "result": {"t": "str", "v": "plain ascii"}}', "plain ascii"),
+        (
+            b'{"ok": true, "result": {"t": "str", "v": "caf\\u00e9 \\ud83d\\ude00"}}',
+            "caf\u00e9 \U0001f600",
+        ),
+        ('{"ok": true, "result": {"t": "str", "v": "caf\u00e9"}}'.encode(), "caf\u00e9"),
+        (b'{"ok": true, "result": {"t": "str", "v": "x\\ud800y"}}', "x\\ud800y"),  # a lone escape
+        (b'{"ok": true, "result": {"t": "str", "v": "x\\uDC80y"}}', "x\\udc80y"),
+        (b'{"ok": true, "result": {"t": "str", "v": "x\xed\xa0\x80y"}}', "x\\ud800y"),  # raw
+        (
+            '{"ok": true, "result": {"t": "str", "v": "x\ud800y"}}'.encode(
+                "utf-16", "surrogatepass"
+            ),
+            "x\\ud800y",
+        ),
+    ],
+)
+def test_every_string_of_a_response_is_encodable(calldir, raw, expected):
+    """A lone surrogate, however the kernel wrote it (escaped, as raw bytes, in UTF-16), is
+    stored and shown as its escape; a pair is the character it encodes."""
+    got = _decode(calldir, None, raw)
+    assert got == expected
+    got.encode("utf-8")  # never raises

@@ -6,6 +6,7 @@ one; tests/test_hostile.py grades models that attack the grader's memory for rea
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 
@@ -656,3 +657,150 @@ def test_models_kept_idle_are_capped(monkeypatch):
     model_side.release("k8")  # over the cap on its own: not kept
     assert "f" not in model_side.IDLE
     model_side.IDLE.clear()
+
+
+# -- the bridge's plain form (kernel_side.save_model): config.json + weights.npz
+
+
+def _plain_saved(tmp_path, model, name):
+    from autograder import kernel_side
+
+    path = tmp_path / name
+    kernel_side.save_model(model, str(path))
+    return path
+
+
+def _plain_zoo(keras):
+    """The zoo, with what the plain form must keep apart: two branches of one shape (their
+    weights differ only by order), batch statistics, and a Sequential built by a call."""
+    layers = keras.layers
+    zoo = _model_zoo(keras)
+    inputs = keras.Input(shape=(5,))
+    left, right = layers.Dense(3, name="left")(inputs), layers.Dense(3, name="right")(inputs)
+    zoo["branches"] = (keras.Model(inputs, layers.Add()([left, right])), (2, 5))
+    zoo["batch_norm"] = (
+        keras.Sequential(
+            [
+                keras.Input(shape=(6, 6, 2)),
+                layers.Conv2D(3, 3),
+                layers.BatchNormalization(),
+                layers.GlobalAveragePooling2D(),
+                layers.Dense(2, activation="softmax"),
+            ]
+        ),
+        (2, 6, 6, 2),
+    )
+    called = keras.Sequential([layers.Dense(4), layers.Dense(2)])
+    called(np.ones((1, 3), "float32"))
+    zoo["called"] = (called, (2, 3))
+    return zoo
+
+
+@pytest.mark.slow
+def test_the_plain_form_is_the_model_keras_would_load(tmp_path, keras, host):
+    """Every model of the zoo travels in the plain form and comes back, in the host, as
+    Keras's own load of its .keras file: same description, weights and outputs."""
+    from autograder import kernel_side, model_side
+
+    rng = np.random.default_rng(2)
+    for name, (model, shape) in _plain_zoo(keras).items():
+        weights = model.get_weights()  # moving statistics too: not the initial values
+        model.set_weights([w + rng.random(size=w.shape).astype(w.dtype) for w in weights])
+        plain = _plain_saved(tmp_path, model, f"{name}.plain")
+        with zipfile.ZipFile(plain) as archive:
+            assert sorted(archive.namelist()) == ["config.json", "weights.npz"], name
+        assert model_side._plain(str(plain)), name
+        theirs = keras.saving.load_model(
+            _saved(tmp_path, model, f"{name}.keras"), safe_mode=True, compile=False
+        )
+        mine = model_side.load(str(plain))
+        assert model_side.describe(mine) == model_side.describe(theirs), name
+        for a, b in zip(mine.get_weights(), theirs.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+        got = host.model(plain, tmp_path, "loading")
+        if shape is not None:
+            assert got.count_params() == model.count_params(), name
+            x = rng.normal(size=shape).astype("float32")
+            np.testing.assert_allclose(got.predict(x), np.asarray(theirs(x)), rtol=1e-5)
+    assert kernel_side.STATE_IN_VARIABLES >= {"Conv2D", "Dense", "BatchNormalization"}
+
+
+@pytest.mark.slow
+def test_a_model_with_state_beyond_its_variables_travels_as_a_keras_file(tmp_path, keras):
+    from autograder import kernel_side
+
+    model = keras.Sequential(
+        [keras.Input(batch_shape=(2, 3, 4)), keras.layers.LSTM(5, stateful=True)]
+    )
+    assert not kernel_side.state_in_variables(model)
+    with zipfile.ZipFile(_plain_saved(tmp_path, model, "rnn.keras")) as archive:
+        assert "model.weights.h5" in archive.namelist()
+
+
+def _npy(array_or_header: np.ndarray | bytes) -> bytes:
+    if isinstance(array_or_header, bytes):
+        return array_or_header
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array_or_header, allow_pickle=True)
+    return buffer.getvalue()
+
+
+def _with_weights(path, out, arrays: dict):
+    """The plain archive at `path` with its weights.npz holding `arrays` (name -> array or
+    raw .npy bytes) instead."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as npz:
+        for name, value in arrays.items():
+            npz.writestr(name, _npy(value))
+    return _repacked_member(path, out, "weights.npz", buffer.getvalue())
+
+
+def _repacked_member(path, out, member, data):
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, data if name == member else src.read(name))
+    return out
+
+
+@pytest.mark.slow
+def test_crafted_plain_weights_are_refused(tmp_path, keras):
+    """The weights of a plain archive are the student's bytes: each array must be one of
+    the model's variables, of its shape and of plain numbers, and no bigger than that,
+    whatever its header or the archive claims."""
+    model = _sequential(keras, keras.layers.Dense(3), keras.layers.Dense(2))  # 4 variables
+    good = _plain_saved(tmp_path, model, "good.plain")
+    weights = {f"w{i}.npy": w for i, w in enumerate(model.get_weights())}
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, np.lib.format.header_data_from_array_1_0(np.zeros((4, 3), "float32"))
+    )
+    short = header.getvalue() + b"\0" * 8  # declares 48 bytes, holds 8
+    cases = {
+        "missing": {k: v for k, v in weights.items() if k != "w3.npy"},
+        "extra": {**weights, "w4.npy": np.zeros(2, "float32")},
+        "renamed": {
+            **{k: v for k, v in weights.items() if k != "w0.npy"},
+            "x.npy": weights["w0.npy"],
+        },
+        "shape": {**weights, "w0.npy": np.zeros((3, 4), "float32")},
+        "objects": {**weights, "w1.npy": np.array([1, "a", None], dtype=object)},
+        "strings": {**weights, "w1.npy": np.array(["a", "b", "c"])},
+        "short": {**weights, "w0.npy": short},
+        "header_only": {**weights, "w0.npy": short[: len(header.getvalue())]},
+    }
+    for name, arrays in cases.items():
+        bad = _with_weights(good, tmp_path / f"{name}.plain", arrays)
+        host = LocalModelHost()
+        try:
+            with pytest.raises(UnsafeModel, match="cannot be loaded"):
+                host.model(bad, tmp_path, "loading")
+        finally:
+            host.close()
+    oversize = _repacked_member(good, tmp_path / "oversize.plain", "weights.npz", b"\0" * (2 << 20))
+    host = LocalModelHost()
+    try:
+        with pytest.raises(UnsafeModel, match="cannot be loaded"):
+            host.model(oversize, tmp_path, "loading")
+        host.model(good, tmp_path, "loading")  # and the untouched one loads
+    finally:
+        host.close()

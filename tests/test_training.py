@@ -197,7 +197,7 @@ def test_lambda_model_is_refused_before_training(accuracy, host, no_worker, tmp_
     lambda_model().save(saved)
     recipe = {"max_params": accuracy.max_params, "max_activation": 10**6}
     with pytest.raises(UnsafeModel, match="Lambda layer"):
-        train_worker._load_vetted(keras, saved, recipe)
+        train_worker._load_vetted(saved, recipe)
     assert not no_worker
 
 
