@@ -38,23 +38,18 @@ UNITS = 2_000_000
 
 DECLARE_HUGE = f'''
 def _declare_huge(model):
-    """Save as Keras does, then rewrite config.json: the first Dense gets {UNITS:,} units."""
-    real_save = model.save
+    """Make the model's config say that its first Dense has {UNITS:,} units: whatever form
+    the bridge saves it in (a .keras file, config.json and weights.npz), the config is
+    Keras's get_config, which the student's code can replace."""
+    real_get_config = model.get_config
 
-    def save(path, *args, **kwargs):
-        real_save(path, *args, **kwargs)
-        import json, zipfile
-        with zipfile.ZipFile(path) as zf:
-            items = {{n: zf.read(n) for n in zf.namelist()}}
-        config = json.loads(items["config.json"])
-        dense = [l for l in config["config"]["layers"] if l["class_name"] == "Dense"]
+    def get_config():
+        config = real_get_config()
+        dense = [l for l in config["layers"] if l["class_name"] == "Dense"]
         dense[0]["config"]["units"] = {UNITS}
-        items["config.json"] = json.dumps(config).encode()
-        with zipfile.ZipFile(path, "w") as zf:
-            for name, data in items.items():
-                zf.writestr(name, data)
+        return config
 
-    model.save = save
+    model.get_config = get_config
     return model
 '''
 

@@ -804,3 +804,38 @@ def test_crafted_plain_weights_are_refused(tmp_path, keras):
         host.model(good, tmp_path, "loading")  # and the untouched one loads
     finally:
         host.close()
+
+
+@pytest.mark.slow
+def test_a_kept_model_takes_plain_weights_and_refuses_crafted_ones(tmp_path, keras):
+    """The common path in a batch: a model kept from one submission's plain archive takes
+    the next plain archive's weights (same outputs as Keras's own load of that model);
+    weights of another shape drop the kept model and fail as a fresh load would."""
+    from autograder import model_side
+
+    rng = np.random.default_rng(3)
+    model, shape = _plain_zoo(keras)["batch_norm"]
+    first = _plain_saved(tmp_path, model, "first.keras")
+    host = LocalModelHost()
+    host.model(first, tmp_path, "loading")
+    host.close()
+    [(kept, _)] = model_side.IDLE[_digest(first)]
+    model.set_weights([w + rng.random(size=w.shape).astype(w.dtype) for w in model.get_weights()])
+    second = _plain_saved(tmp_path, model, "second.keras")
+    x = rng.normal(size=shape).astype("float32")
+    host = LocalModelHost()
+    try:
+        got = host.model(second, tmp_path, "loading")
+        assert model_side.MODELS[got.key] is kept
+        np.testing.assert_allclose(got.predict(x), np.asarray(model(x)), rtol=1e-5)
+    finally:
+        host.close()
+    weights = {f"w{i}.npy": w for i, w in enumerate(model.get_weights())}
+    wrong = _with_weights(second, tmp_path / "wrong.keras", {**weights, "w0.npy": np.zeros(3)})
+    host = LocalModelHost()
+    try:
+        with pytest.raises(UnsafeModel, match="cannot be loaded"):
+            host.model(wrong, tmp_path, "loading")
+        assert model_side.IDLE == {}
+    finally:
+        host.close()

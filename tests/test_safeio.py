@@ -109,6 +109,36 @@ def test_refuses_oversize(box):
         read_untrusted(root / "top.bin", root, 4)
 
 
+def test_a_file_grown_since_its_size_was_read_is_read_to_the_limit(box, monkeypatch):
+    """The read is sized by fstat; a writer still at work (a student's thread) may add to
+    the file after it: what was added is read too, and still bounded by the limit."""
+    root, _ = box
+    (root / "grows.bin").write_bytes(b"x" * 100)
+    fstat = os.fstat
+
+    def stale(fd):
+        st = fstat(fd)
+        return os.stat_result((st.st_mode, *st[1:6], 10, *st[7:]))
+
+    monkeypatch.setattr(safeio.os, "fstat", stale)
+    assert read_untrusted(root / "grows.bin", root, 1000) == b"x" * 100
+    with pytest.raises(BridgeError, match="limit"):
+        read_untrusted(root / "grows.bin", root, 50)
+
+
+def test_the_root_itself_and_a_sibling_with_its_name_as_prefix_are_refused(box):
+    root, _ = box
+    sibling = root.parent / (root.name + "2")
+    sibling.mkdir()
+    (sibling / "f").write_bytes(b"no")
+    with pytest.raises(BridgeError, match="outside"):
+        read_untrusted(sibling / "f", root, 100)
+    with pytest.raises(BridgeError, match="not a regular file"):
+        read_untrusted(root, root, 100)
+    with pytest.raises(BridgeError, match="outside"):
+        read_untrusted(root / ".." / "outside" / "secret.txt", root, 100)
+
+
 def test_refuses_a_nul_in_the_name(box):
     root, _ = box
     with pytest.raises(BridgeError):
