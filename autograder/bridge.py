@@ -175,13 +175,7 @@ def decode_npy(data: bytes) -> np.ndarray:
     """
     fh = io.BytesIO(data)
     try:
-        version = np.lib.format.read_magic(fh)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-        else:
-            raise ValueError(f"unsupported .npy version {version}")
+        shape, fortran, dtype = kernel_side.npy_header(fh)
     except Exception as exc:  # noqa: BLE001 - any malformed header is a bad result
         raise BridgeError(f"the returned array is not a valid .npy file ({exc})") from None
     if dtype.kind not in "biuf" or dtype.fields or dtype.hasobject:

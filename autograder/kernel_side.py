@@ -191,6 +191,17 @@ def save_model(model, path):
         archive.writestr(PLAIN_WEIGHTS, buffer.getvalue())
 
 
+def npy_header(fh):
+    """(shape, fortran_order, dtype) of the .npy file at `fh`, its magic read first; the
+    data is not read. For readers that must check the header before trusting it."""
+    version = _np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        return _np.lib.format.read_array_header_1_0(fh)
+    if version == (2, 0):
+        return _np.lib.format.read_array_header_2_0(fh)
+    raise ValueError(f"unsupported .npy version {version}")
+
+
 def _is_keras_model(obj):
     for klass in type(obj).__mro__:
         if klass.__module__.startswith("keras") and klass.__name__ in ("Model", "Functional"):

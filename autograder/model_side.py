@@ -336,13 +336,7 @@ def _arrays_into(model, path):
 
 def _array_of_shape(fh, shape, np):
     """The .npy array in `fh`, refused unless it holds plain numbers of `shape`."""
-    version = np.lib.format.read_magic(fh)
-    if version == (1, 0):
-        got, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-    elif version == (2, 0):
-        got, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-    else:
-        raise ValueError(f"unsupported .npy version {version}")
+    got, fortran, dtype = _bridge().npy_header(fh)
     if tuple(got) != shape or dtype.kind not in "biuf" or dtype.fields or dtype.hasobject:
         raise ValueError(f"a weight of shape {tuple(got)[:8]} ({dtype}) where {shape} is expected")
     size = math.prod(shape) * dtype.itemsize
