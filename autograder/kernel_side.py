@@ -158,15 +158,21 @@ def state_in_variables(model):
     )
 
 
+def object_sharing_scope():
+    """Keras's scope that numbers objects shared between layers while (de)serializing, as
+    its .keras saving and loading hold it; a Keras without it has nothing to number."""
+    try:
+        from keras.src.saving.serialization_lib import ObjectSharingScope
+    except ImportError:
+        return _contextlib.nullcontext()
+    return ObjectSharingScope()
+
+
 def _config_json(model):
     """The model's config as a .keras file's config.json holds it."""
     import keras
 
-    try:
-        from keras.src.saving.serialization_lib import ObjectSharingScope
-    except ImportError:  # a Keras without it: no shared objects to number
-        ObjectSharingScope = _contextlib.nullcontext
-    with ObjectSharingScope():
+    with object_sharing_scope():
         return _json_dumps(keras.saving.serialize_keras_object(model))
 
 

@@ -198,12 +198,8 @@ def build_from_config(config):
     `keras.saving.load_model(..., safe_mode=True, compile=False)` builds it."""
     import keras
 
-    try:
-        from keras.src.saving.serialization_lib import ObjectSharingScope
-    except ImportError:
-        ObjectSharingScope = contextlib.nullcontext
     config = {**config, "compile_config": None}
-    with _sequential_built_once(), ObjectSharingScope():
+    with _sequential_built_once(), _bridge().object_sharing_scope():
         return keras.saving.deserialize_keras_object(config, safe_mode=True)
 
 
