@@ -67,7 +67,12 @@ class Submission(Protocol):
 
 
 def encode_request(
-    calldir: Path, function: str, args: tuple, kwargs: dict, model: dict | None = None
+    calldir: Path,
+    function: str,
+    args: tuple,
+    kwargs: dict,
+    model: dict | None = None,
+    weights: bool = True,
 ) -> None:
     """Write a call's arguments (grader data, trusted) for the kernel to read.
 
@@ -75,6 +80,8 @@ def encode_request(
     layers in front, and `after`: kernels of further Conv2D layers) asks the kernel to
     build a Sequential Keras model with those weights and pass it as the first argument:
     models never travel into the kernel as files it would have to trust us on.
+    `weights` False: a model in the result comes back without its weights, when it can
+    (`kernel_side.save_model`).
     """
     calldir.mkdir(parents=True, exist_ok=True)
     enc = kernel_side._Encoder(str(calldir), prefix="a")
@@ -83,6 +90,7 @@ def encode_request(
         "args": enc(tuple(args)),
         "kwargs": enc(dict(kwargs)),
         "model": None if model is None else enc(model),
+        "weights": weights,
     }
     (calldir / "request.json").write_text(json.dumps(request))
 
@@ -337,7 +345,8 @@ class BaseSubmission:
     ) -> Any:
         self._calls += 1
         calldir = self.scratch / CALLS_DIR / str(self._calls)
-        encode_request(calldir, name, args, kwargs, model)
+        # A shared model is a fresh draw (`call_model`): its weights need not travel.
+        encode_request(calldir, name, args, kwargs, model, weights=not share)
         calldir.chmod(0o777)
         self._serve(calldir, name)
         return decode_response(

@@ -48,7 +48,9 @@ HOST_MODULE = "__autograder_models__"  # the model host's side (autograder.model
 # config, as in a .keras file) and weights.npz (`get_weights()`, w0, w1, ... in order), a
 # quarter of the cost of writing a .keras file's HDF5 weights, and no HDF5 for the host to
 # parse. Only a model made of layers whose whole state is their variables
-# (STATE_IN_VARIABLES) can travel so; any other is saved as a .keras file.
+# (STATE_IN_VARIABLES) can travel so; any other is saved as a .keras file. A model a
+# function builds afresh for the checks (`call_model`) has weights that are a random draw
+# no check reads: it travels as config.json alone, and the host draws its own weights.
 PLAIN_CONFIG, PLAIN_WEIGHTS = "config.json", "weights.npz"
 STATE_IN_VARIABLES = frozenset(
     {"Sequential", "Functional", "InputLayer", "Dense", "Flatten", "Reshape", "Activation"}
@@ -62,9 +64,10 @@ STATE_IN_VARIABLES = frozenset(
 
 
 class _Encoder:
-    def __init__(self, outdir, prefix="r"):
+    def __init__(self, outdir, prefix="r", weights=True):
         self.outdir = outdir
         self.prefix = prefix  # "a" for the grader's arguments, "r" for results
+        self.weights = weights  # False: models travel without them (`save_model`)
         self.count = 0
 
     def file(self, ext):
@@ -97,7 +100,7 @@ class _Encoder:
             return self(obj.item(), depth + 1)
         if _is_keras_model(obj):
             name = self.file(".keras")
-            save_model(obj, _join(self.outdir, name))
+            save_model(obj, _join(self.outdir, name), self.weights)
             return {"t": "model", "file": name}
         if not _isinstance(obj, _ndarray) and hasattr(type(obj), "numpy"):
             obj = obj.numpy()  # tf.Tensor / tf.Variable / keras tensors
@@ -176,25 +179,30 @@ def _config_json(model):
         return _json_dumps(keras.saving.serialize_keras_object(model))
 
 
-def save_model(model, path):
-    """Write `model` at `path`: the plain form when it can travel so, else a .keras file."""
+def save_model(model, path, weights=True):
+    """Write `model` at `path`: the plain form when it can travel so, else a .keras file.
+
+    With `weights` False the plain form holds config.json alone (the weights are a fresh
+    draw no check reads); a model that cannot travel plain still goes as a .keras file.
+    """
     plain = None
     if state_in_variables(model):
         try:
-            config, weights = _config_json(model), list(model.get_weights())
-            if all(_isinstance(w, _ndarray) and w.dtype.kind in "biuf" for w in weights):
-                plain = config, weights
+            config, arrays = _config_json(model), list(model.get_weights()) if weights else []
+            if all(_isinstance(w, _ndarray) and w.dtype.kind in "biuf" for w in arrays):
+                plain = config, arrays
         except Exception:  # noqa: BLE001 - then Keras's own save says what is wrong
             plain = None
     if plain is None:
         keras_skipsets_cached()
         model.save(path)
         return
-    buffer = _io.BytesIO()
-    _savez(buffer, **{f"w{i}": w for i, w in enumerate(plain[1])})
     with _ZipFile(path, "w", _STORED) as archive:
         archive.writestr(PLAIN_CONFIG, plain[0])
-        archive.writestr(PLAIN_WEIGHTS, buffer.getvalue())
+        if weights:
+            buffer = _io.BytesIO()
+            _savez(buffer, **{f"w{i}": w for i, w in enumerate(plain[1])})
+            archive.writestr(PLAIN_WEIGHTS, buffer.getvalue())
 
 
 def npy_header(fh):
@@ -249,18 +257,24 @@ def _build_conv_model(spec):
     layers = [keras.Input(shape=tuple(spec["input_shape"]))]
     for layer in spec.get("before", []):
         layers.append(getattr(keras.layers, layer["class_name"])(**layer["config"]))
+    # Zeros, then the kernel: a random draw only to be overwritten costs a quarter of a build.
     convs = [
-        keras.layers.Conv2D(k.shape[-1], k.shape[:2], name="conv" if i == 0 else f"conv_{i + 1}")
+        keras.layers.Conv2D(
+            k.shape[-1],
+            k.shape[:2],
+            name="conv" if i == 0 else f"conv_{i + 1}",
+            kernel_initializer="zeros",
+        )
         for i, k in enumerate(kernels)
     ]
     model = keras.Sequential(layers + convs)
     for conv, k in zip(convs, kernels, strict=True):
-        conv.set_weights([k.astype("float32"), _np.zeros(k.shape[-1], "float32")])
+        conv.kernel.assign(k.astype("float32"))
     return model
 
 
-def encode(obj, outdir):
-    return _Encoder(outdir)(obj)
+def encode(obj, outdir, weights=True):
+    return _Encoder(outdir, weights=weights)(obj)
 
 
 def _write_json(path, data):
@@ -293,7 +307,7 @@ def serve_call(calldir, namespace):
         )
         return
     try:
-        spec = encode(result, calldir)
+        spec = encode(result, calldir, request.get("weights") is not False)
     except BaseException as exc:  # noqa: BLE001
         _write_json(
             _join(calldir, "response.json"),

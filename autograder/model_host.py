@@ -186,7 +186,9 @@ class _HostBase:
 
         With `share`, an archive whose config is that of one loaded before (with `share`,
         for this submission) is that model: its weights, not these. For models a
-        function builds (`call_model`), whose weights are a fresh draw each time.
+        function builds (`call_model`), whose weights are a fresh draw each time: they
+        travel without them when they can, and only these may be given a model the host
+        keeps (`model_side.IDLE`), so no kept model ever holds weights a student handed in.
         """
         data, config = admit(archive, root, self.limits)
         identity = config_identity(config)
@@ -198,7 +200,8 @@ class _HostBase:
         kept.parent.mkdir(parents=True, exist_ok=True)
         kept.write_bytes(data)
         self._archives[key] = kept
-        spec = ModelSpec.from_host(self.load(key, kept, identity), compile_config(config))
+        description = self.load(key, kept, identity if share else None)
+        spec = ModelSpec.from_host(description, compile_config(config))
         loaded = StudentModel(spec, self, key, kept)
         if digest is not None:
             self._models[digest] = loaded

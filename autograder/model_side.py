@@ -2,9 +2,9 @@
 
 No student code ever runs in this kernel (it is never the student's). The grader
 hands it archives it has already vetted from their config (`autograder.modelspec`):
-`.keras` files, or the bridge's plain form (config.json and weights.npz, see
-`kernel_side.save_model`). This side builds each one with `safe_mode=True`, keeps it by
-key, and answers two requests:
+`.keras` files, or the bridge's plain form (config.json and weights.npz, or config.json
+alone for a fresh draw whose weights no check reads; see `kernel_side.save_model`). This
+side builds each one with `safe_mode=True`, keeps it by key, and answers two requests:
 `describe` (the structure as plain data) and `predict` (outputs on the grader's
 inputs). Answers travel back through the bridge's encoder (JSON + .npy), to be
 decoded with limits by `autograder.model_host`. The host's memory cap, not the
@@ -39,7 +39,9 @@ BIG_MODELS = 2_000_000  # parameters, all models of a submission: then reset col
 # state is their variables (the bridge's `state_in_variables`), is kept: its structure is
 # its config's, and loading weights replaces every variable it has (a count or a shape
 # that differs is refused), so nothing of the archive it came from is left in it. A
-# stateful RNN, for one, keeps its state outside its variables: it is never kept.
+# stateful RNN, for one, keeps its state outside its variables: it is never kept. The
+# grader sends a digest only with a fresh draw (`call_model`), so no kept model holds
+# weights a student handed in; an archive of config alone leaves a kept model's as they are.
 IDLE: dict = {}  # config digest -> [(idle model, its names)]; least recently kept first
 IDLE_PARAMS = 2_000_000  # parameters kept idle, all models together (8 MB of weights)
 IDLE_MODELS = 8  # models kept idle: a submission's distinct models, with room
@@ -206,12 +208,14 @@ def build_from_config(config):
 def load(path):
     """The model of the archive at `path`: a .keras file, loaded as
     `keras.saving.load_model(path, safe_mode=True, compile=False)` loads it, or the
-    bridge's plain form (config.json and weights.npz), built from its config and given
-    its weights. Either way each Sequential is built once (`_sequential_built_once`)."""
+    bridge's plain form (config.json, and weights.npz unless it is a fresh draw left
+    behind), built from its config and given its weights, if any. Either way each
+    Sequential is built once (`_sequential_built_once`)."""
     import keras
 
     bridge = _bridge()
-    if _members(path) == _plain_form():
+    members = _members(path)
+    if members in (_plain_form(), _config_only()):
         with zipfile.ZipFile(path) as archive:
             info = archive.getinfo(bridge.PLAIN_CONFIG)
             if info.file_size > MAX_CONFIG_BYTES:
@@ -221,7 +225,8 @@ def load(path):
         if not isinstance(config, dict):
             raise ValueError("the model's config is not a JSON object")
         model = build_from_config(config)
-        _arrays_into(model, path)
+        if members == _plain_form():
+            _arrays_into(model, path)
         return model
     bridge.keras_skipsets_cached()
     with _sequential_built_once():
@@ -251,9 +256,14 @@ def _plain_form():
     return sorted([bridge.PLAIN_CONFIG, bridge.PLAIN_WEIGHTS])
 
 
+def _config_only():
+    """The plain form of a fresh draw, its weights left behind (`kernel_side.save_model`)."""
+    return [_bridge().PLAIN_CONFIG]
+
+
 def _plain(path):
     """True when the archive holds nothing but config and weights (no assets, no code)."""
-    return _members(path) in (PLAIN_ARCHIVE, _plain_form())
+    return _members(path) in (PLAIN_ARCHIVE, _plain_form(), _config_only())
 
 
 def _renamed(model, names, new_names):
@@ -292,9 +302,13 @@ def _weights_into(model, path):
     Keras reads a `.keras` archive's weights for `load_weights` straight from the zip,
     without the size check its full load makes, and each seek backwards decompresses the
     member again. So the member is first bounded by what the model's parameters need and
-    copied out as a file of its own.
+    copied out as a file of its own. An archive of config alone has no weights to give:
+    the model keeps the ones it has, as random as those left behind.
     """
-    if _members(path) == _plain_form():
+    members = _members(path)
+    if members == _config_only():
+        return
+    if members == _plain_form():
         _arrays_into(model, path)
         return
     data = _bounded_member(path, WEIGHTS, model)

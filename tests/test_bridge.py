@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import zipfile
 
 import numpy as np
 import pytest
@@ -556,6 +557,28 @@ def test_model_returned_through_the_bridge(tmp_path, keras):
     with pytest.raises(UnsafeModel, match="Lambda"):
         sub.call_model("make_lambda")
     sub.close()
+
+
+@pytest.mark.slow
+def test_call_model_leaves_the_weights_behind_and_call_keeps_them(tmp_path, keras):
+    """A model `call_model` gets is a fresh draw, so it travels as its config alone; a
+    model returned by `call` (trained, say) comes with its weights."""
+
+    def make():
+        return _sequential(keras, keras.layers.Dense(2, name="out"))
+
+    sub = _sub(tmp_path, {"make": make})
+    try:
+        fresh = sub.call_model("make")
+        kept = sub.call("make")
+        with zipfile.ZipFile(fresh.archive) as archive:
+            assert archive.namelist() == ["config.json"]
+        with zipfile.ZipFile(kept.archive) as archive:
+            assert sorted(archive.namelist()) == ["config.json", "weights.npz"]
+        x = np.ones((3, 4), "float32")
+        assert fresh.predict(x).shape == kept.predict(x).shape == (3, 2)
+    finally:
+        sub.close()
 
 
 def test_npy_header_declaring_more_than_the_file_holds_is_refused(calldir):

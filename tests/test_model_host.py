@@ -494,7 +494,7 @@ def test_a_model_kept_by_its_config_takes_the_next_archives_weights(tmp_path, ke
         second = _saved(tmp_path, model, f"{name}-b.keras")
         x = None if shape is None else rng.normal(size=shape).astype("float32")
         host = LocalModelHost()
-        used = host.model(first, tmp_path, "loading")
+        used = host.model(first, tmp_path, "loading", share=True)
         if x is not None:
             used.predict(x)  # the first submission runs it, then is graded
         host.close()
@@ -502,7 +502,7 @@ def test_a_model_kept_by_its_config_takes_the_next_archives_weights(tmp_path, ke
         assert len(kept) == (0 if name == "never_built" else 1), name  # built when loaded
         host = LocalModelHost()
         try:
-            got = host.model(second, tmp_path, "loading")
+            got = host.model(second, tmp_path, "loading", share=True)
             if kept:
                 assert model_side.MODELS[got.key] is kept[0], name  # taken, not built again
             fresh = keras.saving.load_model(second, safe_mode=True, compile=False)
@@ -543,12 +543,12 @@ def test_a_kept_model_takes_the_names_of_the_archive_it_serves(tmp_path, keras):
     second = _saved(tmp_path, build("bob"), "bob.keras")
     assert _digest(first) == _digest(second)
     host = LocalModelHost()
-    host.model(first, tmp_path, "loading")
+    host.model(first, tmp_path, "loading", share=True)
     host.close()
     [(kept, _)] = model_side.IDLE[_digest(first)]
     host = LocalModelHost()
     try:
-        got = host.model(second, tmp_path, "loading")
+        got = host.model(second, tmp_path, "loading", share=True)
         assert model_side.MODELS[got.key] is kept
         fresh = keras.saving.load_model(second, safe_mode=True, compile=False)
         assert got.spec == ModelSpec.from_host(model_side.describe(fresh), got.spec.compile_config)
@@ -572,7 +572,7 @@ def test_a_model_with_state_outside_its_variables_is_never_kept(tmp_path, keras)
         [keras.Input(batch_shape=(2, 3, 4)), keras.layers.LSTM(5, stateful=True)]
     )
     host = LocalModelHost()
-    got = host.model(_saved(tmp_path, model), tmp_path, "loading")
+    got = host.model(_saved(tmp_path, model), tmp_path, "loading", share=True)
     got.predict(np.ones((2, 3, 4)))
     host.close()
     assert model_side.IDLE == {}
@@ -595,7 +595,7 @@ def test_only_plain_archives_are_kept_and_shared_ids_do_not_split_configs(tmp_pa
     assets = _repacked(path, tmp_path / "a.keras", extra={"assets/vocabulary.txt": "a\nb\n"})
     assert model_side._plain(str(path)) and not model_side._plain(str(assets))
     host = LocalModelHost()
-    host.model(assets, tmp_path, "loading")
+    host.model(assets, tmp_path, "loading", share=True)
     host.close()
     assert model_side.IDLE == {}  # built, but the archive held more than config and weights
 
@@ -616,7 +616,7 @@ def test_weights_a_kept_model_refuses_are_the_archives_own_error(tmp_path, keras
     huge = _repacked(good, tmp_path / "huge.keras", weights=b"\0" * (2 << 20))
     hosts = [LocalModelHost(), LocalModelHost()]
     for host in hosts:
-        host.model(good, tmp_path, "loading")
+        host.model(good, tmp_path, "loading", share=True)
     for host in hosts:
         host.close()
     assert len(model_side.IDLE[_digest(good)]) == 2
@@ -624,7 +624,7 @@ def test_weights_a_kept_model_refuses_are_the_archives_own_error(tmp_path, keras
         host = LocalModelHost()
         try:
             with pytest.raises(UnsafeModel, match="cannot be loaded"):
-                host.model(archive, tmp_path, "loading")
+                host.model(archive, tmp_path, "loading", share=True)
             assert sum(map(len, model_side.IDLE.values())) == left
         finally:
             host.close()
@@ -726,6 +726,78 @@ def test_the_plain_form_is_the_model_keras_would_load(tmp_path, keras, host):
 
 
 @pytest.mark.slow
+def test_a_fresh_draw_travels_as_its_config_alone(tmp_path, keras, host):
+    """`call_model`'s models leave their weights behind: the host builds each from its
+    config alone, with its own draw, and describes it as Keras's own load of the full
+    archive; a model that cannot travel plain still goes as a .keras file, weights and all."""
+    from autograder import kernel_side, model_side
+
+    rng = np.random.default_rng(4)
+    for name, (model, shape) in _plain_zoo(keras).items():
+        path = tmp_path / f"{name}.fresh"
+        kernel_side.save_model(model, str(path), weights=False)
+        with zipfile.ZipFile(path) as archive:
+            assert archive.namelist() == ["config.json"], name
+        assert model_side._plain(str(path)), name
+        theirs = keras.saving.load_model(
+            _saved(tmp_path, model, f"{name}.keras"), safe_mode=True, compile=False
+        )
+        assert model_side.describe(model_side.load(str(path))) == model_side.describe(theirs)
+        got = host.model(path, tmp_path, "loading", share=True)
+        if shape is not None:
+            assert got.count_params() == model.count_params(), name
+            y = got.predict(rng.normal(size=shape).astype("float32"))
+            assert y.shape == np.asarray(theirs(np.zeros(shape, "float32"))).shape, name
+            assert np.isfinite(y).all(), name
+    rnn = keras.Sequential(
+        [keras.Input(batch_shape=(2, 3, 4)), keras.layers.LSTM(5, stateful=True)]
+    )
+    kernel_side.save_model(rnn, str(tmp_path / "rnn.keras"), weights=False)
+    with zipfile.ZipFile(tmp_path / "rnn.keras") as archive:
+        assert "model.weights.h5" in archive.namelist()
+
+
+@pytest.mark.slow
+def test_a_kept_model_serves_a_fresh_draw_as_it_is(tmp_path, keras):
+    """A config-only archive takes a kept model of its config without touching its
+    weights: the next draw is as random as the last."""
+    from autograder import kernel_side, model_side
+
+    model, shape = _plain_zoo(keras)["batch_norm"]
+    first = tmp_path / "first.fresh"
+    kernel_side.save_model(model, str(first), weights=False)
+    host = LocalModelHost()
+    x = np.random.default_rng(5).normal(size=shape).astype("float32")
+    before = host.model(first, tmp_path, "loading", share=True).predict(x)
+    host.close()
+    [(kept, _)] = model_side.IDLE[_digest(first)]
+    second = tmp_path / "second.fresh"
+    kernel_side.save_model(model, str(second), weights=False)
+    assert _digest(second) == _digest(first)
+    host = LocalModelHost()
+    try:
+        got = host.model(second, tmp_path, "loading", share=True)
+        assert model_side.MODELS[got.key] is kept
+        np.testing.assert_array_equal(got.predict(x), before)
+    finally:
+        host.close()
+        model_side.IDLE.clear()
+
+
+@pytest.mark.slow
+def test_a_handed_in_model_is_never_kept(tmp_path, keras):
+    """Only fresh draws (`share`) are kept: no kept model holds weights a student gave."""
+    from autograder import model_side
+
+    model, _ = _plain_zoo(keras)["batch_norm"]
+    host = LocalModelHost()
+    host.model(_plain_saved(tmp_path, model, "trained.keras"), tmp_path, "loading")
+    host.model(_saved(tmp_path, model, "trained2.keras"), tmp_path, "loading")
+    host.close()
+    assert model_side.IDLE == {}
+
+
+@pytest.mark.slow
 def test_a_model_with_state_beyond_its_variables_travels_as_a_keras_file(tmp_path, keras):
     from autograder import kernel_side
 
@@ -817,7 +889,7 @@ def test_a_kept_model_takes_plain_weights_and_refuses_crafted_ones(tmp_path, ker
     model, shape = _plain_zoo(keras)["batch_norm"]
     first = _plain_saved(tmp_path, model, "first.keras")
     host = LocalModelHost()
-    host.model(first, tmp_path, "loading")
+    host.model(first, tmp_path, "loading", share=True)
     host.close()
     [(kept, _)] = model_side.IDLE[_digest(first)]
     model.set_weights([w + rng.random(size=w.shape).astype(w.dtype) for w in model.get_weights()])
@@ -825,7 +897,7 @@ def test_a_kept_model_takes_plain_weights_and_refuses_crafted_ones(tmp_path, ker
     x = rng.normal(size=shape).astype("float32")
     host = LocalModelHost()
     try:
-        got = host.model(second, tmp_path, "loading")
+        got = host.model(second, tmp_path, "loading", share=True)
         assert model_side.MODELS[got.key] is kept
         np.testing.assert_allclose(got.predict(x), np.asarray(model(x)), rtol=1e-5)
     finally:
@@ -835,7 +907,7 @@ def test_a_kept_model_takes_plain_weights_and_refuses_crafted_ones(tmp_path, ker
     host = LocalModelHost()
     try:
         with pytest.raises(UnsafeModel, match="cannot be loaded"):
-            host.model(wrong, tmp_path, "loading")
+            host.model(wrong, tmp_path, "loading", share=True)
         assert model_side.IDLE == {}
     finally:
         host.close()
