@@ -12,10 +12,13 @@ object array never reaches an assertion.
 
 from __future__ import annotations
 
+import binascii
 import dataclasses
 import hashlib
 import io
 import json
+import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,6 +37,9 @@ MAX_DEPTH = 16
 MAX_ITEMS = 100_000
 MAX_JSON_BYTES = 8 << 20
 MAX_MODELS = 4  # models in one result: each is admitted, copied and loaded in the host
+MAX_NDIM = 64  # numpy's own limit
+# The dtypes an inline array may name (`kernel_side.INLINE_BYTES`): plain numbers only.
+_PLAIN_DTYPE = re.compile(r"[<>|=]?[biuf][0-9]{1,2}")
 
 
 class Submission(Protocol):
@@ -151,6 +157,8 @@ class _Decoder:
                 out[pair[0]] = self(pair[1], depth + 1)
             return out
         if t == "array":
+            if "data" in spec:
+                return self.inline_array(spec)
             return self.array(_filename(spec.get("file"), ".npy"))
         if t == "model":
             if self.models is None:
@@ -168,6 +176,28 @@ class _Decoder:
             raise BridgeError(
                 f"the result's files hold more than {self.max_array_bytes >> 20} MiB in all"
             )
+
+    def inline_array(self, spec: dict) -> np.ndarray:
+        """An array sent inline: base64 `data`, checked against its `dtype` and `shape`."""
+        data, shape, dtype = spec.get("data"), spec.get("shape"), _plain_dtype(spec.get("dtype"))
+        if not (
+            isinstance(data, str)
+            and isinstance(shape, list)
+            and len(shape) <= MAX_NDIM
+            and all(type(dim) is int and dim >= 0 for dim in shape)
+        ):
+            raise BridgeError("malformed array")
+        self._charge(len(data) // 4 * 3)  # before decoding it
+        try:
+            raw = binascii.a2b_base64(data, strict_mode=True)
+        except (binascii.Error, ValueError):
+            raise BridgeError("the returned array's data is not valid base64") from None
+        if math.prod(shape) * dtype.itemsize != len(raw):
+            raise BridgeError(
+                f"the returned array declares shape {tuple(shape)[:8]}, but holds {len(raw)} "
+                "bytes of data"
+            )
+        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
     def array(self, name: str) -> np.ndarray:
         data = read_untrusted(self.calldir / name, self.root, self.max_array_bytes)
@@ -201,6 +231,19 @@ def decode_npy(data: bytes) -> np.ndarray:
         )
     flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
     return flat.reshape(shape, order="F" if fortran else "C").copy()
+
+
+def _plain_dtype(value: Any) -> np.dtype:
+    """The dtype an inline array names, refused unless it is plain numbers."""
+    if not isinstance(value, str) or not _PLAIN_DTYPE.fullmatch(value):
+        raise BridgeError(f"arrays of dtype {str(value)[:20]!r} are not plain numbers")
+    try:
+        dtype = np.dtype(value)
+    except TypeError:
+        raise BridgeError(f"arrays of dtype {value!r} are not plain numbers") from None
+    if dtype.kind not in "biuf":
+        raise BridgeError(f"arrays of dtype {dtype} are not plain numbers")
+    return dtype
 
 
 def _typed(value: Any, kind: type) -> Any:

@@ -11,12 +11,15 @@ its source text is what travels into the kernel.
 """
 
 import _socket
+import binascii as _binascii
 import contextlib as _contextlib
+import gc as _gc
 import io as _io
 import json as _json
 import os as _os
 import sys as _sys
 import traceback as _traceback
+import weakref as _weakrefs
 import zipfile as _zipfile
 
 import numpy as _np
@@ -29,6 +32,8 @@ _array = _np.array
 _json_load = _json.load
 _json_loads = _json.loads
 _json_dumps = _json.dumps
+_gc_collect = _gc.collect
+_weakref = _weakrefs.ref
 _join = _os.path.join
 _replace = _os.replace
 _ndarray = _np.ndarray
@@ -36,6 +41,12 @@ _generic = _np.generic
 _open = open
 _isinstance = isinstance
 _MAX_ITEMS = 100_000
+_b2a_base64, _a2b_base64 = _binascii.b2a_base64, _binascii.a2b_base64
+# An array this small travels inline in the JSON (base64, its dtype and shape beside it):
+# a file of its own cost both ends an open, a .npy header to write and to parse, and a
+# read, more than the array itself. Past INLINE_TOTAL in one message, arrays go as files
+# (the grader reads at most 8 MiB of JSON).
+INLINE_BYTES, INLINE_TOTAL = 1 << 16, 1 << 20
 # The C socket type and constants, taken before any student cell runs: a student can
 # rebind names in the `socket` module, but not the methods of this built-in type.
 _CSocket = _socket.socket
@@ -69,6 +80,7 @@ class _Encoder:
         self.prefix = prefix  # "a" for the grader's arguments, "r" for results
         self.weights = weights  # False: models travel without them (`save_model`)
         self.count = 0
+        self.inline_left = INLINE_TOTAL
 
     def file(self, ext):
         self.count += 1
@@ -108,6 +120,15 @@ class _Encoder:
             arr = _array(obj, copy=True, subok=False)
             if arr.dtype.kind not in "biuf":
                 raise TypeError(f"arrays of dtype {arr.dtype} are not plain numbers")
+            if arr.nbytes <= INLINE_BYTES and arr.nbytes <= self.inline_left:
+                self.inline_left -= arr.nbytes
+                data = _b2a_base64(arr.tobytes(order="C"), newline=False).decode("ascii")
+                return {
+                    "t": "array",
+                    "dtype": arr.dtype.str,
+                    "shape": list(arr.shape),
+                    "data": data,
+                }
             name = self.file(".npy")
             with _open(_join(self.outdir, name), "wb") as fh:
                 _save(fh, arr, allow_pickle=False)
@@ -238,6 +259,9 @@ def decode(spec, indir):
     if t == "dict":
         return {k: decode(v, indir) for k, v in spec["items"]}
     if t == "array":
+        if "data" in spec:
+            flat = _np.frombuffer(_a2b_base64(spec["data"]), dtype=spec["dtype"])
+            return flat.reshape(spec["shape"]).copy()  # writable, as np.load's are
         return _load(_join(indir, spec["file"]), allow_pickle=False)
     raise ValueError(f"unknown argument type {t}")
 
@@ -288,6 +312,16 @@ def serve_call(calldir, namespace):
     """Answer one request in `calldir`; called by the grader through execute()."""
     with _open(_join(calldir, "request.json")) as fh:
         request = _json_load(fh)
+    response = None
+    if request.get("weights") is False and request.get("model") is None:
+        response = _fresh_draw_call(request, calldir, namespace)
+    if response is None:
+        response = _call(request, calldir, namespace)
+    _write_json(_join(calldir, "response.json"), response)
+
+
+def _call(request, calldir, namespace):
+    """The response to `request`: the call's result as plain data, or what went wrong."""
     name = request["function"]
     try:
         fn = namespace.get(name)
@@ -301,20 +335,77 @@ def serve_call(calldir, namespace):
     except BaseException as exc:  # noqa: BLE001 - any failure is reported as data
         tb = _traceback.extract_tb(exc.__traceback__)[1:]
         where = [f"line {f.lineno} in {f.name}" for f in tb][-3:]
-        _write_json(
-            _join(calldir, "response.json"),
-            {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000], "where": where},
-        )
-        return
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000], "where": where}
     try:
         spec = encode(result, calldir, request.get("weights") is not False)
     except BaseException as exc:  # noqa: BLE001
-        _write_json(
-            _join(calldir, "response.json"),
-            {"ok": False, "error": f"{name} {exc}"[:2000], "where": [], "bad_type": True},
-        )
+        return {"ok": False, "error": f"{name} {exc}"[:2000], "where": [], "bad_type": True}
+    return {"ok": True, "result": spec}
+
+
+def _fresh_draw_call(request, calldir, namespace):
+    """`_call` with the Keras variables it creates left unmade; None: make the call again.
+
+    A model a function builds for `call_model` travels as its config alone (its weights
+    are a draw no check reads), yet making its variables (a TensorFlow variable each,
+    and a random draw for it) is a third of a build. Keras can leave a variable unmade
+    (`_deferred_initialize`; reading one gives a fresh draw of its initializer), so the
+    call runs with every variable made through an initializer left so. Whatever survives
+    the call (a global seed generator, a model the notebook keeps) is made once it is
+    over, so the notebook's state is as a plain call leaves it. A call that fails after
+    leaving a variable unmade (it wrote to one, say) is made again, plainly.
+    """
+    variable = _keras_variable_class()
+    if variable is None:
+        return None
+    unmade = []
+
+    def defer(self, initializer):
+        self._value, self._initializer = None, initializer
+        unmade.append(_weakref(self))
+
+    own = variable.__dict__.get("_initialize_with_initializer")
+    variable._initialize_with_initializer = defer
+    try:
+        response = _call(request, calldir, namespace)
+    finally:
+        if own is None:
+            del variable._initialize_with_initializer
+        else:
+            variable._initialize_with_initializer = own
+        _make_survivors(unmade)
+    return response if response["ok"] or not unmade else None
+
+
+def _keras_variable_class():
+    """The active backend's Keras Variable, if Keras is loaded and can defer variables."""
+    if "keras" not in _modules:
+        return None  # no Keras model can come back: nothing to defer
+    try:
+        from keras.src import backend
+
+        variable = backend.Variable
+        if callable(variable._initialize_with_initializer) and callable(
+            variable._deferred_initialize
+        ):
+            return variable
+    except Exception:  # noqa: BLE001 - another Keras: the call is simply made plainly
+        pass
+    return None
+
+
+def _make_survivors(unmade):
+    """Make every variable left unmade that outlived the call (`_fresh_draw_call`)."""
+    if not unmade:
         return
-    _write_json(_join(calldir, "response.json"), {"ok": True, "result": spec})
+    _gc_collect(1)  # the call's own objects are young: the model it returned goes here
+    for ref in unmade:
+        var = ref()
+        if var is not None and var._value is None:
+            try:
+                var._deferred_initialize()
+            except Exception:  # noqa: BLE001 - as a plain call would have left it, or near
+                pass
 
 
 def serve_has(calldir, name, namespace):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import collections
 import io
 import json
 import math
@@ -10,7 +12,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from autograder import bridge
+from autograder import bridge, kernel_side
 from autograder.bridge import LocalSubmission, decode_npy, decode_response, encode_request
 from autograder.exceptions import BridgeError, StudentCodeError, UnsafeModel
 
@@ -472,13 +474,74 @@ def test_error_responses(calldir):
 
 
 def test_encode_request_writes_plain_json_and_npy(tmp_path):
+    """Small arrays travel inline in the JSON; one past `INLINE_BYTES` as a .npy file."""
     calldir = tmp_path / "c"
-    encode_request(calldir, "g", (np.ones(2), 3), {"k": (1.5, None)})
+    big = np.arange(kernel_side.INLINE_BYTES // 8 + 1, dtype=np.float64)
+    encode_request(calldir, "g", (np.ones(2), 3, big), {"k": (1.5, None)})
     request = json.loads((calldir / "request.json").read_text())
     assert request["function"] == "g" and request["model"] is None
     assert request["args"]["t"] == "tuple"
+    small = request["args"]["items"][0]
+    assert (small["dtype"], small["shape"]) == ("<f8", [2])
     assert sorted(p.name for p in calldir.iterdir()) == ["a1.npy", "request.json"]
-    assert np.load(calldir / "a1.npy", allow_pickle=False).tolist() == [1.0, 1.0]
+    np.testing.assert_array_equal(np.load(calldir / "a1.npy", allow_pickle=False), big)
+    args = kernel_side.decode(request["args"], str(calldir))
+    assert args[0].tolist() == [1.0, 1.0] and args[0].flags.writeable
+    np.testing.assert_array_equal(args[2], big)
+
+
+def test_arrays_past_the_inline_budget_travel_as_files(tmp_path):
+    """A response inlines at most `INLINE_TOTAL` bytes of arrays: the rest go as files,
+    so the JSON stays far below what the grader reads of it."""
+    arr = np.ones(kernel_side.INLINE_BYTES // 8, dtype=np.float64)  # inline on its own
+    count = kernel_side.INLINE_TOTAL // arr.nbytes + 3
+    sub = _sub(tmp_path, {"many": lambda: [arr] * count})
+    got = sub.call("many")
+    assert len(got) == count and all(np.array_equal(a, arr) for a in got)
+    files = sorted(p.name for p in (tmp_path / "scratch").rglob("r*.npy"))
+    assert len(files) == 3
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ({"dtype": "|O", "shape": [1], "data": "AAAAAAAAAAA="}, "not plain numbers"),
+        ({"dtype": "<c8", "shape": [1], "data": "AAAAAAAAAAA="}, "not plain numbers"),
+        ({"dtype": "<f4,<f4", "shape": [1], "data": "AAAAAAAAAAA="}, "not plain numbers"),
+        ({"dtype": "<i3", "shape": [1], "data": "AAAA"}, "not plain numbers"),
+        ({"dtype": 4, "shape": [1], "data": "AAAA"}, "not plain numbers"),
+        ({"dtype": "<f4", "shape": [-1], "data": "AAAA"}, "malformed array"),
+        ({"dtype": "<f4", "shape": [True], "data": "AAAA"}, "malformed array"),
+        ({"dtype": "<f4", "shape": [1.0], "data": "AAAA"}, "malformed array"),
+        ({"dtype": "<f4", "shape": [1] * 65, "data": "AAAA"}, "malformed array"),
+        ({"dtype": "<f4", "shape": 1, "data": "AAAA"}, "malformed array"),
+        ({"dtype": "<f4", "shape": [1], "data": ["AAAA"]}, "malformed array"),
+        ({"dtype": "<f4", "shape": [1], "data": "AA!A"}, "not valid base64"),
+        ({"dtype": "<f4", "shape": [1], "data": "\u00e9AAA"}, "not valid base64"),
+        ({"dtype": "<f4", "shape": [2], "data": "AAAA"}, "declares shape"),
+        ({"dtype": "<f8", "shape": [10**9, 10**9], "data": "AAAA"}, "declares shape"),
+    ],
+)
+def test_malformed_inline_arrays_are_refused(calldir, spec, words):
+    with pytest.raises(BridgeError, match=words):
+        _decode(calldir, _ok({"t": "array", **spec}))
+
+
+def test_inline_arrays_count_toward_the_results_bytes(calldir):
+    """Inline arrays are bounded together with the files, before they are decoded."""
+    data = base64.b64encode(np.zeros(100).tobytes()).decode()  # 800 bytes
+    one = {"t": "array", "dtype": "<f8", "shape": [100], "data": data}
+    (calldir / "response.json").write_text(json.dumps(_ok({"t": "list", "items": [one] * 2})))
+    with pytest.raises(BridgeError, match="in all"):
+        decode_response(calldir, calldir.parent.parent, "f", 1500)
+
+
+def test_inline_arrays_come_back_writable_with_their_dtype(calldir):
+    arr = np.arange(6, dtype=">i2").reshape(2, 3)
+    data = base64.b64encode(arr.tobytes()).decode()
+    got = _decode(calldir, _ok({"t": "array", "dtype": ">i2", "shape": [2, 3], "data": data}))
+    assert got.dtype == np.dtype(">i2") and got.flags.writeable
+    np.testing.assert_array_equal(got, arr)
 
 
 # -- Keras models (slow: importing TensorFlow takes seconds)
@@ -577,6 +640,77 @@ def test_call_model_leaves_the_weights_behind_and_call_keeps_them(tmp_path, kera
             assert sorted(archive.namelist()) == ["config.json", "weights.npz"]
         x = np.ones((3, 4), "float32")
         assert fresh.predict(x).shape == kept.predict(x).shape == (3, 2)
+    finally:
+        sub.close()
+
+
+@pytest.mark.slow
+def test_call_model_leaves_a_fresh_draws_variables_unmade(tmp_path, keras):
+    """A function `call_model` calls runs with the Keras variables it makes left unmade
+    (its model is a fresh draw, sent as its config): the same model as a plain call's,
+    compiled too. A model the notebook keeps outlives the call, so it is made."""
+    made, kept = [], []
+
+    def make(units=2):  # every name given: Keras numbers the ones it makes up
+        layers = [keras.Input(shape=(4,), name="x"), keras.layers.Dense(units, name="out")]
+        model = keras.Sequential(layers, name="m")
+        model.compile(optimizer=keras.optimizers.Adam(name="adam"), loss="mse")
+        made.append(model.layers[0].kernel._value is not None)
+        return model
+
+    def make_and_keep():
+        kept.append(make(3))
+        return kept[-1]
+
+    sub = _sub(tmp_path, {"make": make, "make_and_keep": make_and_keep})
+    try:
+        fresh, plain = sub.call_model("make"), sub.call("make")
+        assert made == [False, True]
+        assert (fresh.layers, fresh.count_params(), fresh.compile_config) == (
+            plain.layers,
+            plain.count_params(),
+            plain.compile_config,
+        )
+        assert sub.call_model("make_and_keep").count_params() == 15
+        assert made[-1] is False
+        kernel = kept[0].layers[0].kernel
+        assert kernel._value is not None  # made once the call was over
+        kernel.assign(np.ones((4, 3), "float32"))
+        assert float(kept[0](np.ones((1, 4), "float32"))[0, 0]) == 4.0
+    finally:
+        sub.close()
+
+
+@pytest.mark.slow
+def test_a_fresh_draw_that_fails_on_unmade_variables_is_made_again(tmp_path, keras):
+    """A function that writes its variables, or fails once it has made some, runs again
+    plainly: what comes back is what a plain call gives. One that fails before making any
+    runs once."""
+    runs = collections.Counter()
+
+    def set_weights():
+        runs["set_weights"] += 1
+        model = _sequential(keras, keras.layers.Dense(2, name="out"))
+        model.layers[0].set_weights([np.ones((4, 2), "float32"), np.zeros(2, "float32")])
+        return model
+
+    def fails_late():
+        runs["fails_late"] += 1
+        _sequential(keras, keras.layers.Dense(2))
+        raise RuntimeError("late")
+
+    def fails_early():
+        runs["fails_early"] += 1
+        raise RuntimeError("early")
+
+    sub = _sub(tmp_path, {f.__name__: f for f in (set_weights, fails_late, fails_early)})
+    try:
+        assert sub.call_model("set_weights").count_params() == 10
+        with pytest.raises(StudentCodeError, match="RuntimeError: late"):
+            sub.call_model("fails_late")
+        with pytest.raises(StudentCodeError, match="RuntimeError: early"):
+            sub.call_model("fails_early")
+        assert runs == {"set_weights": 2, "fails_late": 2, "fails_early": 1}
     finally:
         sub.close()
 
