@@ -192,12 +192,7 @@ class _Decoder:
             raw = binascii.a2b_base64(data, strict_mode=True)
         except (binascii.Error, ValueError):
             raise BridgeError("the returned array's data is not valid base64") from None
-        if math.prod(shape) * dtype.itemsize != len(raw):
-            raise BridgeError(
-                f"the returned array declares shape {tuple(shape)[:8]}, but holds {len(raw)} "
-                "bytes of data"
-            )
-        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+        return _array_of(raw, 0, dtype, shape, False, "JSON")
 
     def array(self, name: str) -> np.ndarray:
         data = read_untrusted(self.calldir / name, self.root, self.max_array_bytes)
@@ -220,13 +215,17 @@ def decode_npy(data: bytes) -> np.ndarray:
         raise BridgeError(f"arrays of dtype {dtype} are not plain numbers")
     if any(int(dim) < 0 for dim in shape):  # (-2, -4) would match 8 items, then fail
         raise BridgeError(f"the returned array's header declares shape {tuple(shape)[:8]}")
-    count = 1
-    for dim in shape:
-        count *= int(dim)
-    offset = fh.tell()
+    return _array_of(data, fh.tell(), dtype, [int(dim) for dim in shape], fortran, "header")
+
+
+def _array_of(
+    data: bytes, offset: int, dtype: np.dtype, shape: list[int], fortran: bool, where: str
+) -> np.ndarray:
+    """A copy of the array in `data[offset:]`, refused unless it holds exactly `shape`."""
+    count = math.prod(shape)
     if count * dtype.itemsize != len(data) - offset:
         raise BridgeError(
-            f"the returned array's header declares shape {tuple(shape)[:8]}, but the file holds "
+            f"the returned array's {where} declares shape {tuple(shape)[:8]}, but it holds "
             f"{len(data) - offset} bytes of data"
         )
     flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
