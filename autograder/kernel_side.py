@@ -350,31 +350,49 @@ def _fresh_draw_call(request, calldir, namespace):
     are a draw no check reads), yet making its variables (a TensorFlow variable each,
     and a random draw for it) is a third of a build. Keras can leave a variable unmade
     (`_deferred_initialize`; reading one gives a fresh draw of its initializer), so the
-    call runs with every variable made through an initializer left so. Whatever survives
-    the call (a global seed generator, a model the notebook keeps) is made once it is
-    over, so the notebook's state is as a plain call leaves it. A call that fails after
-    leaving a variable unmade (it wrote to one, say) is made again, plainly.
+    call runs with every variable made through an initializer left so. A variable made
+    from a plain value (an optimizer's step count and learning rate, made by `compile`)
+    holds that value as a constant tensor meanwhile: it reads the same, and writing to
+    it fails. Whatever survives the call (a global seed generator, a model the notebook
+    keeps) is made once it is over, so the notebook's state is as a plain call leaves
+    it. A call that fails after leaving a variable unmade (it wrote to one, say) is made
+    again, plainly.
     """
     variable = _keras_variable_class()
     if variable is None:
         return None
-    unmade = []
+    unmade, held = [], []
 
     def defer(self, initializer):
         self._value, self._initializer = None, initializer
         unmade.append(_weakref(self))
 
-    own = variable.__dict__.get("_initialize_with_initializer")
-    variable._initialize_with_initializer = defer
+    own = {name: variable.__dict__.get(name) for name in _DEFERRED}
+    make_value = own["_initialize"] or variable._initialize
+
+    def hold(self, value):
+        dtype = getattr(getattr(value, "dtype", None), "name", None)
+        if callable(value) or dtype != self._dtype or not hasattr(value, "shape"):
+            make_value(self, value)  # a tf.Variable, or a value of another dtype
+            return
+        self._value = value
+        held.append((_weakref(self), value))
+
+    variable._initialize_with_initializer, variable._initialize = defer, hold
     try:
         response = _call(request, calldir, namespace)
     finally:
-        if own is None:
-            del variable._initialize_with_initializer
-        else:
-            variable._initialize_with_initializer = own
-        _make_survivors(unmade)
-    return response if response["ok"] or not unmade else None
+        for name, method in own.items():
+            if method is None:
+                delattr(variable, name)
+            else:
+                setattr(variable, name, method)
+        _make_survivors(unmade, held, make_value)
+    return response if response["ok"] or not (unmade or held) else None
+
+
+# What `_fresh_draw_call` replaces on Keras's Variable while a call runs.
+_DEFERRED = ("_initialize_with_initializer", "_initialize")
 
 
 def _keras_variable_class():
@@ -385,8 +403,8 @@ def _keras_variable_class():
         from keras.src import backend
 
         variable = backend.Variable
-        if callable(variable._initialize_with_initializer) and callable(
-            variable._deferred_initialize
+        if all(
+            callable(getattr(variable, name, None)) for name in (*_DEFERRED, "_deferred_initialize")
         ):
             return variable
     except Exception:  # noqa: BLE001 - another Keras: the call is simply made plainly
@@ -394,9 +412,10 @@ def _keras_variable_class():
     return None
 
 
-def _make_survivors(unmade):
-    """Make every variable left unmade that outlived the call (`_fresh_draw_call`)."""
-    if not unmade:
+def _make_survivors(unmade, held=(), make_value=None):
+    """Make every variable left unmade, or holding a constant, that outlived the call
+    (`_fresh_draw_call`)."""
+    if not unmade and not held:
         return
     _gc_collect(1)  # the call's own objects are young: the model it returned goes here
     for ref in unmade:
@@ -405,6 +424,13 @@ def _make_survivors(unmade):
             try:
                 var._deferred_initialize()
             except Exception:  # noqa: BLE001 - as a plain call would have left it, or near
+                pass
+    for ref, value in held:
+        var = ref()
+        if var is not None and var._value is value:
+            try:
+                make_value(var, value)
+            except Exception:  # noqa: BLE001 - as above
                 pass
 
 

@@ -649,13 +649,14 @@ def test_call_model_leaves_a_fresh_draws_variables_unmade(tmp_path, keras):
     """A function `call_model` calls runs with the Keras variables it makes left unmade
     (its model is a fresh draw, sent as its config): the same model as a plain call's,
     compiled too. A model the notebook keeps outlives the call, so it is made."""
-    made, kept = [], []
+    made, kept, steps = [], [], []
 
     def make(units=2):  # every name given: Keras numbers the ones it makes up
         layers = [keras.Input(shape=(4,), name="x"), keras.layers.Dense(units, name="out")]
         model = keras.Sequential(layers, name="m")
         model.compile(optimizer=keras.optimizers.Adam(name="adam"), loss="mse")
         made.append(model.layers[0].kernel._value is not None)
+        steps.append(type(model.optimizer.iterations._value).__name__)
         return model
 
     def make_and_keep():
@@ -666,6 +667,8 @@ def test_call_model_leaves_a_fresh_draws_variables_unmade(tmp_path, keras):
     try:
         fresh, plain = sub.call_model("make"), sub.call("make")
         assert made == [False, True]
+        # The optimizer's step count, made from a plain value: a constant meanwhile.
+        assert steps == ["EagerTensor", "ResourceVariable"]
         assert (fresh.layers, fresh.count_params(), fresh.compile_config) == (
             plain.layers,
             plain.count_params(),
@@ -677,6 +680,10 @@ def test_call_model_leaves_a_fresh_draws_variables_unmade(tmp_path, keras):
         assert kernel._value is not None  # made once the call was over
         kernel.assign(np.ones((4, 3), "float32"))
         assert float(kept[0](np.ones((1, 4), "float32"))[0, 0]) == 4.0
+        step = kept[0].optimizer.iterations
+        assert type(step._value).__name__ == "ResourceVariable"  # made, and writable
+        step.assign_add(1)
+        assert int(step.numpy()) == 1
     finally:
         sub.close()
 
@@ -694,6 +701,13 @@ def test_a_fresh_draw_that_fails_on_unmade_variables_is_made_again(tmp_path, ker
         model.layers[0].set_weights([np.ones((4, 2), "float32"), np.zeros(2, "float32")])
         return model
 
+    def set_learning_rate():
+        runs["set_learning_rate"] += 1
+        model = _sequential(keras, keras.layers.Dense(2, name="out"))
+        model.compile(optimizer="adam", loss="mse")
+        model.optimizer.learning_rate.assign(0.5)  # a variable made from a plain value
+        return model
+
     def fails_late():
         runs["fails_late"] += 1
         _sequential(keras, keras.layers.Dense(2))
@@ -703,14 +717,16 @@ def test_a_fresh_draw_that_fails_on_unmade_variables_is_made_again(tmp_path, ker
         runs["fails_early"] += 1
         raise RuntimeError("early")
 
-    sub = _sub(tmp_path, {f.__name__: f for f in (set_weights, fails_late, fails_early)})
+    functions = (set_weights, set_learning_rate, fails_late, fails_early)
+    sub = _sub(tmp_path, {f.__name__: f for f in functions})
     try:
         assert sub.call_model("set_weights").count_params() == 10
+        assert sub.call_model("set_learning_rate").count_params() == 10
         with pytest.raises(StudentCodeError, match="RuntimeError: late"):
             sub.call_model("fails_late")
         with pytest.raises(StudentCodeError, match="RuntimeError: early"):
             sub.call_model("fails_early")
-        assert runs == {"set_weights": 2, "fails_late": 2, "fails_early": 1}
+        assert runs == {"set_weights": 2, "set_learning_rate": 2, "fails_late": 2, "fails_early": 1}
     finally:
         sub.close()
 
