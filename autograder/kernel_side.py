@@ -355,8 +355,9 @@ def _fresh_draw_call(request, calldir, namespace):
     holds that value as a constant tensor meanwhile: it reads the same, and writing to
     it fails. Whatever survives the call (a global seed generator, a model the notebook
     keeps) is made once it is over, so the notebook's state is as a plain call leaves
-    it. A call that fails after leaving a variable unmade (it wrote to one, say) is made
-    again, plainly.
+    it. A call that writes to a variable left unmade or holding a constant is made again,
+    plainly, even if it caught the error (what it wrote could reach its model's config);
+    so is one that fails after leaving a variable unmade.
     """
     variable = _keras_variable_class()
     if variable is None:
@@ -378,7 +379,18 @@ def _fresh_draw_call(request, calldir, namespace):
         self._value = value
         held.append((_weakref(self), value))
 
-    variable._initialize_with_initializer, variable._initialize = defer, hold
+    wrote = []
+    assign = own["_direct_assign"] or variable._direct_assign
+
+    def write(self, value):
+        if self._value is None or not hasattr(self._value, "assign"):
+            wrote.append(True)
+            raise RuntimeError("a variable left unmade for this call was written to")
+        return assign(self, value)
+
+    replaced = {"_initialize_with_initializer": defer, "_initialize": hold, "_direct_assign": write}
+    for name, method in replaced.items():
+        setattr(variable, name, method)
     try:
         response = _call(request, calldir, namespace)
     finally:
@@ -388,11 +400,13 @@ def _fresh_draw_call(request, calldir, namespace):
             else:
                 setattr(variable, name, method)
         _make_survivors(unmade, held, make_value)
-    return response if response["ok"] or not (unmade or held) else None
+    if wrote or not (response["ok"] or not (unmade or held)):
+        return None
+    return response
 
 
 # What `_fresh_draw_call` replaces on Keras's Variable while a call runs.
-_DEFERRED = ("_initialize_with_initializer", "_initialize")
+_DEFERRED = ("_initialize_with_initializer", "_initialize", "_direct_assign")
 
 
 def _keras_variable_class():

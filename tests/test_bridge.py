@@ -708,6 +708,16 @@ def test_a_fresh_draw_that_fails_on_unmade_variables_is_made_again(tmp_path, ker
         model.optimizer.learning_rate.assign(0.5)  # a variable made from a plain value
         return model
 
+    def swallows_the_write():
+        runs["swallows_the_write"] += 1
+        model = _sequential(keras, keras.layers.Dense(2, name="out"))
+        model.compile(optimizer="adam", loss="mse")
+        try:
+            model.optimizer.learning_rate.assign(0.25)
+        except Exception:  # noqa: BLE001 - what the call returns must not depend on this
+            pass
+        return model
+
     def fails_late():
         runs["fails_late"] += 1
         _sequential(keras, keras.layers.Dense(2))
@@ -717,16 +727,24 @@ def test_a_fresh_draw_that_fails_on_unmade_variables_is_made_again(tmp_path, ker
         runs["fails_early"] += 1
         raise RuntimeError("early")
 
-    functions = (set_weights, set_learning_rate, fails_late, fails_early)
+    functions = (set_weights, set_learning_rate, swallows_the_write, fails_late, fails_early)
     sub = _sub(tmp_path, {f.__name__: f for f in functions})
     try:
         assert sub.call_model("set_weights").count_params() == 10
         assert sub.call_model("set_learning_rate").count_params() == 10
+        optimizer = sub.call_model("swallows_the_write").compile_config["optimizer"]
+        assert optimizer["config"]["learning_rate"] == 0.25  # as a plain call leaves it
         with pytest.raises(StudentCodeError, match="RuntimeError: late"):
             sub.call_model("fails_late")
         with pytest.raises(StudentCodeError, match="RuntimeError: early"):
             sub.call_model("fails_early")
-        assert runs == {"set_weights": 2, "set_learning_rate": 2, "fails_late": 2, "fails_early": 1}
+        assert runs == {
+            "set_weights": 2,
+            "set_learning_rate": 2,
+            "swallows_the_write": 2,
+            "fails_late": 2,
+            "fails_early": 1,
+        }
     finally:
         sub.close()
 
