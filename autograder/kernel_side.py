@@ -400,8 +400,8 @@ def _fresh_draw_call(request, calldir, namespace):
             else:
                 setattr(variable, name, method)
         _make_survivors(unmade, held, make_value)
-    if wrote or not (response["ok"] or not (unmade or held)):
-        return None
+    if wrote or (not response["ok"] and (unmade or held)):
+        return None  # made again, plainly
     return response
 
 
